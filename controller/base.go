@@ -1,0 +1,80 @@
+// Package controller holds the thin HTTP handlers: decode, call the store,
+// a service or the relay, encode. Billing and SQL live elsewhere.
+package controller
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"sluice/middleware"
+	"sluice/model"
+	"sluice/relay"
+	"sluice/service"
+)
+
+// Handlers carries what the handlers share.
+type Handlers struct {
+	Store    *model.Store
+	Cache    *model.Cache
+	Sessions *middleware.Sessions
+	Engine   *relay.Engine
+	Writer   *service.BatchWriter
+	Version  string
+	// BodyLimit bounds admin request bodies too.
+	BodyLimit int64
+}
+
+func ok(c *gin.Context, data any) {
+	c.JSON(http.StatusOK, gin.H{"success": true, "message": "", "data": data})
+}
+
+// fail answers a refused admin call. new-api answers most refusals with
+// 200 and success=false; scripts check success, so do we, but auth and
+// not-found failures keep a meaningful status.
+func fail(c *gin.Context, status int, msg string) {
+	c.JSON(status, gin.H{"success": false, "message": msg})
+}
+
+func badRequest(c *gin.Context, msg string) { fail(c, http.StatusBadRequest, msg) }
+
+func internal(c *gin.Context, err error) {
+	_ = c.Error(err)
+	fail(c, http.StatusInternalServerError, "internal error")
+}
+
+type page struct {
+	Items    any   `json:"items"`
+	Total    int64 `json:"total"`
+	Page     int   `json:"page"`
+	PageSize int   `json:"page_size"`
+}
+
+// pageParams reads p (1-based) and page_size, bounded so one call cannot
+// ask the database for everything.
+func pageParams(c *gin.Context) (int, int) {
+	p, _ := strconv.Atoi(c.Query("p"))
+	if p < 1 {
+		p = 1
+	}
+	size, _ := strconv.Atoi(c.Query("page_size"))
+	if size <= 0 {
+		size = 10
+	}
+	if size > 1000 {
+		size = 1000
+	}
+	return p, size
+}
+
+func idParam(c *gin.Context) (int, bool) {
+	id, err := strconv.Atoi(c.Param("id"))
+	if err != nil || id <= 0 {
+		badRequest(c, "invalid id")
+		return 0, false
+	}
+	return id, true
+}
+
+func jsonNumber(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -1,0 +1,40 @@
+package controller
+
+import (
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"sluice/constant"
+	"sluice/middleware"
+	"sluice/model"
+	"sluice/relay"
+	relaycommon "sluice/relay/common"
+	"sluice/relay/peek"
+)
+
+// Relay is the relay's single gin entry point: it hands the engine plain
+// values and the response writer.
+func (h *Handlers) Relay(mode relaycommon.Mode) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		token := c.MustGet(constant.CtxToken).(*model.TokenEntry)
+		user := c.MustGet(constant.CtxUser).(*model.UserEntry)
+		_, pinned := c.Get(constant.CtxPinnedChan)
+		req := &relay.Request{
+			RequestID: c.GetString(constant.CtxRequestID),
+			Mode:      mode,
+			Body:      c.MustGet(constant.CtxBody).([]byte),
+			Peek:      c.MustGet(constant.CtxPeek).(peek.Fields),
+			User:      user,
+			Token:     token,
+			Group:     middleware.GroupOf(token.Info(), user.Info()),
+			First:     c.MustGet(constant.CtxChannel).(*model.ChannelView),
+			Pinned:    pinned,
+			Format:    middleware.FormatOf(c.Request.URL.Path),
+			Start:     time.Now(),
+		}
+		if err := h.Engine.Relay(c.Request.Context(), c.Writer, req); err != nil {
+			middleware.AbortRelay(c, err)
+		}
+	}
+}

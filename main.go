@@ -1,0 +1,168 @@
+// Command sluice is an OpenAI-compatible LLM API gateway. main only wires
+// things together: configuration, stores, background loops, the router,
+// and a graceful shutdown that loses no charge.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"sluice/common"
+	"sluice/controller"
+	"sluice/middleware"
+	"sluice/model"
+	"sluice/relay"
+	"sluice/router"
+	"sluice/service"
+	"sluice/setting"
+	"sluice/setting/operation_setting"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	if err := run(); err != nil {
+		slog.Error("sluice stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	common.SetupLogger()
+	cfg, err := common.LoadConfig()
+	if err != nil {
+		return err
+	}
+	port := flag.String("port", cfg.Port, "listen port (PORT)")
+	flag.Parse()
+	cfg.Port = *port
+
+	if cfg.SessionSecret == "" {
+		if cfg.SessionSecret, err = common.LoadOrCreateSecret(filepath.Join(cfg.DataDir, "session_secret")); err != nil {
+			return fmt.Errorf("session secret: %w", err)
+		}
+	}
+	if cfg.CryptoSecret == "" {
+		cfg.CryptoSecret = cfg.SessionSecret
+	}
+	cipher, err := common.NewCipher(cfg.CryptoSecret)
+	if err != nil {
+		return err
+	}
+
+	pool := model.PoolConfig{MaxIdle: cfg.SQLMaxIdleConns, MaxOpen: cfg.SQLMaxOpenConns, MaxLifetime: cfg.SQLMaxLifetime}
+	db, err := model.Open(cfg.SQLDSN, cfg.SQLitePath, pool)
+	if err != nil {
+		return err
+	}
+	logDB := db
+	if cfg.LogSQLDSN != "" {
+		if logDB, err = model.Open(cfg.LogSQLDSN, cfg.SQLitePath+".logs", pool); err != nil {
+			return fmt.Errorf("log database: %w", err)
+		}
+	}
+	store := model.NewStore(db, logDB, cipher)
+	if err := store.Migrate(); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	stored, err := store.AllOptions()
+	if err != nil {
+		return err
+	}
+	for _, e := range setting.ApplyAll(stored) {
+		slog.Error("stored option ignored", "err", e)
+	}
+	if err := service.EnsureRoot(store, service.Bootstrap{Password: cfg.InitialRootPassword,
+		AccessToken: cfg.InitialRootAccess, APIKey: cfg.InitialRootToken}); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+
+	cache := model.NewCache(store)
+	if err := cache.Load(); err != nil {
+		return fmt.Errorf("load cache: %w", err)
+	}
+	writer := service.NewBatchWriter(store, !cfg.BatchUpdateEnabled)
+	tasks := &service.Tasks{}
+	engine := &relay.Engine{
+		Cache:  cache,
+		Writer: writer,
+		Health: &service.ChannelHealth{Store: store, Cache: cache, Writer: writer,
+			Enabled: func() bool { return operation_setting.Get().AutomaticDisableChannelEnabled }},
+		Tasks:            tasks,
+		Client:           relay.NewHTTPClient(),
+		StreamingTimeout: cfg.StreamingTimeout,
+		RelayTimeout:     cfg.RelayTimeout,
+		DrainTimeout:     30 * time.Second,
+		ErrorLogEnabled:  cfg.ErrorLogEnabled,
+		MaxResponseBytes: 256 << 20,
+	}
+	handlers := &controller.Handlers{Store: store, Cache: cache, Engine: engine, Writer: writer, Version: version,
+		BodyLimit: cfg.MaxRequestBodyBytes,
+		Sessions:  &middleware.Sessions{Secret: []byte(cfg.SessionSecret), Store: store, Cache: cache}}
+	handler := router.New(handlers, router.Limits{APIPerWindow: cfg.GlobalAPIRateLimit,
+		WebPerWindow: cfg.GlobalWebRateLimit, Window: 3 * time.Minute})
+
+	loops, stopLoops := context.WithCancel(context.Background())
+	defer stopLoops()
+	if cfg.BatchUpdateEnabled {
+		go writer.Run(loops, cfg.BatchUpdateInterval)
+	}
+	if cfg.MemoryCacheEnabled {
+		go cache.Run(loops, cfg.SyncFrequency)
+	}
+	if cfg.EnablePprof {
+		go servePprof(cfg.PprofAddr)
+	}
+
+	srv := &http.Server{Addr: ":" + cfg.Port, Handler: handler, ReadHeaderTimeout: 30 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.ListenAndServe() }()
+	slog.Info("sluice listening", "port", cfg.Port, "version", version, "database", string(model.DialectOf(cfg.SQLDSN)))
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	case s := <-sig:
+		slog.Info("shutting down: draining requests", "signal", s.String())
+	}
+	// Stop accepting, let in-flight requests and streams finish, then wait
+	// for their settlements and flush every queued charge and log.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		slog.Warn("some requests did not finish within 30 s", "err", err)
+	}
+	tasks.Wait()
+	stopLoops()
+	if err := writer.Close(); err != nil {
+		return fmt.Errorf("final flush: %w", err)
+	}
+	slog.Info("sluice stopped cleanly")
+	return nil
+}
+
+func servePprof(addr string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if err := http.ListenAndServe(addr, mux); err != nil {
+		slog.Error("pprof server stopped", "err", err)
+	}
+}

@@ -1,0 +1,95 @@
+package middleware
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"sluice/constant"
+	"sluice/model"
+	"sluice/relay/peek"
+	"sluice/relay/relayerr"
+)
+
+// ReadBody reads the request body once, refusing it with 413 past limit
+// before doing any other work.
+func ReadBody(c *gin.Context, limit int64) ([]byte, *relayerr.Error) {
+	if c.Request.ContentLength > limit {
+		return nil, relayerr.New(relayerr.KindBodyTooLarge, "request body exceeds "+strconv.FormatInt(limit>>20, 10)+" MB")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, c.Request.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, relayerr.New(relayerr.KindBodyTooLarge, "request body exceeds "+strconv.FormatInt(limit>>20, 10)+" MB")
+		}
+		return nil, relayerr.Wrap(relayerr.KindInvalidRequest, "could not read the request body", err)
+	}
+	return body, nil
+}
+
+// GroupOf is the group a request is billed and routed in: the key's own
+// group when set, else its owner's.
+func GroupOf(t *model.TokenInfo, u *model.UserInfo) string {
+	if t.Group != "" {
+		return t.Group
+	}
+	if u.Group != "" {
+		return u.Group
+	}
+	return constant.DefaultGroup
+}
+
+// Distribute reads and peeks the body, checks the key may use the model,
+// and picks the first channel (or the pinned one). Retries pick further
+// channels inside the relay.
+func Distribute(cache *model.Cache, bodyLimit int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		body, rerr := ReadBody(c, bodyLimit)
+		if rerr != nil {
+			AbortRelay(c, rerr)
+			return
+		}
+		f, err := peek.Peek(body)
+		if err != nil {
+			AbortRelay(c, relayerr.Wrap(relayerr.KindInvalidRequest, err.Error(), err))
+			return
+		}
+		token := c.MustGet(constant.CtxToken).(*model.TokenEntry).Info()
+		user := c.MustGet(constant.CtxUser).(*model.UserEntry).Info()
+		if !token.AllowsModel(f.Model) {
+			AbortRelay(c, relayerr.New(relayerr.KindForbidden, "this API key may not use model "+f.Model).WithCode("model_not_allowed"))
+			return
+		}
+		group := GroupOf(token, user)
+		var ch *model.ChannelView
+		if pin, ok := c.Get(constant.CtxPinnedChan); ok {
+			ch = cache.ChannelByID(pin.(int))
+			if ch == nil {
+				AbortRelay(c, relayerr.New(relayerr.KindNotFound, "pinned channel does not exist").WithCode("channel_not_found"))
+				return
+			}
+			if ch.Status != constant.ChannelStatusEnabled {
+				AbortRelay(c, relayerr.New(relayerr.KindNoChannel, "pinned channel is disabled"))
+				return
+			}
+		} else {
+			ch, err = cache.SelectChannel(group, f.Model, nil)
+			if err != nil {
+				if cache.ModelKnown(group, f.Model) {
+					AbortRelay(c, relayerr.New(relayerr.KindNoChannel, "no enabled channel is available for model "+f.Model))
+				} else {
+					AbortRelay(c, relayerr.New(relayerr.KindNotFound, "model "+f.Model+" is not served for group "+group))
+				}
+				return
+			}
+		}
+		c.Set(constant.CtxBody, body)
+		c.Set(constant.CtxPeek, f)
+		c.Set(constant.CtxChannel, ch)
+		c.Next()
+	}
+}

@@ -1,0 +1,230 @@
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Channel is one upstream: a provider type, its base URL and credential, and
+// the models and groups it serves. Key holds the ciphertext; it is never
+// serialised (write-only through the admin API).
+type Channel struct {
+	ID            int     `json:"id" gorm:"primaryKey"`
+	Type          int     `json:"type" gorm:"not null;default:1"`
+	Name          string  `json:"name" gorm:"size:128;index"`
+	Key           string  `json:"-" gorm:"column:key;type:text;not null"`
+	BaseURL       string  `json:"base_url" gorm:"column:base_url;size:512"`
+	Models        string  `json:"models" gorm:"type:text"`
+	Group         string  `json:"group" gorm:"column:group;size:255;default:default"`
+	ModelMapping  string  `json:"model_mapping" gorm:"type:text"`
+	Priority      int64   `json:"priority" gorm:"default:0"`
+	Weight        uint    `json:"weight" gorm:"default:0"`
+	Status        int     `json:"status" gorm:"not null;default:1"`
+	AutoBan       int     `json:"auto_ban" gorm:"default:1"`
+	Tag           string  `json:"tag" gorm:"size:64;index"`
+	Setting       string  `json:"setting" gorm:"type:text"`
+	ParamOverride string  `json:"param_override" gorm:"type:text"`
+	Headers       string  `json:"headers" gorm:"type:text"`
+	CreatedTime   int64   `json:"created_time"`
+	TestTime      int64   `json:"test_time"`
+	ResponseTime  int     `json:"response_time"`
+	UsedQuota     int64   `json:"used_quota" gorm:"default:0"`
+	Balance       float64 `json:"balance"`
+}
+
+// SplitList splits a comma-separated admin field ("a, b,,c") into trimmed,
+// de-duplicated, non-empty items, keeping their order.
+func SplitList(s string) []string {
+	parts := strings.Split(s, ",")
+	out := make([]string, 0, len(parts))
+	seen := make(map[string]bool, len(parts))
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		if p == "" || seen[p] {
+			continue
+		}
+		seen[p] = true
+		out = append(out, p)
+	}
+	return out
+}
+
+// ValidateChannel checks the fields an operator can get wrong, so a bad
+// mapping is refused at save time rather than failing requests later.
+func ValidateChannel(c *Channel) error {
+	if strings.TrimSpace(c.Name) == "" {
+		return fmt.Errorf("channel name is required")
+	}
+	if len(SplitList(c.Models)) == 0 {
+		return fmt.Errorf("channel models are required")
+	}
+	if c.ModelMapping != "" {
+		var m map[string]string
+		if err := json.Unmarshal([]byte(c.ModelMapping), &m); err != nil {
+			return fmt.Errorf("model_mapping must be a JSON object of strings: %v", err)
+		}
+	}
+	if c.Headers != "" {
+		var m map[string]string
+		if err := json.Unmarshal([]byte(c.Headers), &m); err != nil {
+			return fmt.Errorf("headers must be a JSON object of strings: %v", err)
+		}
+	}
+	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
+		return fmt.Errorf("base_url must start with http:// or https://")
+	}
+	if c.Status == 0 {
+		c.Status = 1
+	}
+	return nil
+}
+
+// CreateChannel encrypts the plaintext key, inserts the channel and its
+// abilities in one transaction.
+func (s *Store) CreateChannel(c *Channel, plainKey string) error {
+	enc, err := s.cipher.Encrypt(plainKey)
+	if err != nil {
+		return err
+	}
+	c.Key = enc
+	if c.CreatedTime == 0 {
+		c.CreatedTime = time.Now().Unix()
+	}
+	return s.DB.Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(c).Error; err != nil {
+			return err
+		}
+		return replaceAbilities(tx, c)
+	})
+}
+
+// UpdateChannel replaces a channel's editable fields. An empty plainKey
+// keeps the stored credential.
+func (s *Store) UpdateChannel(c *Channel, plainKey string) error {
+	return s.DB.Transaction(func(tx *gorm.DB) error {
+		var old Channel
+		if err := tx.First(&old, c.ID).Error; err != nil {
+			return notFound(err)
+		}
+		c.Key = old.Key
+		if plainKey != "" {
+			enc, err := s.cipher.Encrypt(plainKey)
+			if err != nil {
+				return err
+			}
+			c.Key = enc
+		}
+		c.CreatedTime = old.CreatedTime
+		c.UsedQuota = old.UsedQuota
+		if err := tx.Select("*").Omit("used_quota", "created_time").Save(c).Error; err != nil {
+			return err
+		}
+		return replaceAbilities(tx, c)
+	})
+}
+
+// SetChannelStatus switches a channel on or off and its abilities with it.
+func (s *Store) SetChannelStatus(id, status int) error {
+	return s.DB.Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&Channel{}).Where("id = ?", id).Update("status", status)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return tx.Model(&Ability{}).Where("channel_id = ?", id).Update("enabled", status == 1).Error
+	})
+}
+
+// DeleteChannel removes a channel and its abilities.
+func (s *Store) DeleteChannel(id int) error {
+	return s.DB.Transaction(func(tx *gorm.DB) error {
+		res := tx.Delete(&Channel{}, id)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		return tx.Where("channel_id = ?", id).Delete(&Ability{}).Error
+	})
+}
+
+// ChannelByID loads one channel (key still encrypted).
+func (s *Store) ChannelByID(id int) (*Channel, error) {
+	var c Channel
+	if err := s.DB.First(&c, id).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &c, nil
+}
+
+// ChannelKey decrypts a channel's credential.
+func (s *Store) ChannelKey(c *Channel) (string, error) {
+	return s.cipher.Decrypt(c.Key)
+}
+
+// AllChannels loads every channel (for the cache).
+func (s *Store) AllChannels() ([]Channel, error) {
+	var cs []Channel
+	err := s.DB.Order("id").Find(&cs).Error
+	return cs, err
+}
+
+// ChannelFilter narrows ListChannels.
+type ChannelFilter struct {
+	Keyword  string
+	Group    string
+	Model    string
+	Tag      string
+	Status   int
+	Type     int
+	Page     int
+	PageSize int
+}
+
+// ListChannels returns one page of channels and the total.
+func (s *Store) ListChannels(f ChannelFilter) ([]Channel, int64, error) {
+	q := s.DB.Model(&Channel{})
+	if f.Keyword != "" {
+		like := "%" + f.Keyword + "%"
+		q = q.Where("name LIKE ? OR base_url LIKE ? OR CAST(id AS CHAR(20)) = ?", like, like, f.Keyword)
+		if dialectOf(s.DB) == DialectPostgres {
+			q = s.DB.Model(&Channel{}).Where("name LIKE ? OR base_url LIKE ? OR CAST(id AS TEXT) = ?", like, like, f.Keyword)
+		}
+	}
+	if f.Group != "" {
+		q = q.Where(quoteCol(s.DB, "group")+" LIKE ?", "%"+f.Group+"%")
+	}
+	if f.Model != "" {
+		q = q.Where("models LIKE ?", "%"+f.Model+"%")
+	}
+	if f.Tag != "" {
+		q = q.Where("tag = ?", f.Tag)
+	}
+	if f.Status != 0 {
+		q = q.Where("status = ?", f.Status)
+	}
+	if f.Type != 0 {
+		q = q.Where("type = ?", f.Type)
+	}
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, err
+	}
+	var cs []Channel
+	err := q.Order("priority desc, id desc").Offset((f.Page - 1) * f.PageSize).Limit(f.PageSize).Find(&cs).Error
+	return cs, total, err
+}
+
+// RecordChannelTest stores the outcome of a channel test.
+func (s *Store) RecordChannelTest(id int, responseMillis int) error {
+	return s.DB.Model(&Channel{}).Where("id = ?", id).Updates(map[string]any{
+		"test_time": time.Now().Unix(), "response_time": responseMillis,
+	}).Error
+}

@@ -1,0 +1,218 @@
+package model
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+)
+
+// ChannelView is a channel as the relay uses it: credential decrypted,
+// mapping and headers parsed. It is immutable once published.
+type ChannelView struct {
+	ID           int
+	Type         int
+	Name         string
+	BaseURL      string
+	Key          string
+	ModelMapping map[string]string
+	Headers      map[string]string
+	Priority     int64
+	Weight       uint
+	Status       int
+	AutoBan      bool
+	Group        string
+	Models       []string
+	Tag          string
+}
+
+// MapModel returns the upstream model name for a client's model.
+func (v *ChannelView) MapModel(model string) string {
+	if m, ok := v.ModelMapping[model]; ok && m != "" {
+		return m
+	}
+	return model
+}
+
+type tier struct {
+	priority int64
+	channels []*ChannelView
+}
+
+// channelIndex is one immutable generation of the routing table.
+type channelIndex struct {
+	byID     map[int]*ChannelView
+	routes   map[string]map[string][]tier // group → model → tiers, highest priority first
+	byGroup  map[string][]string          // group → sorted model names with an enabled channel
+	allModel []string
+	// known holds every group/model pair some channel lists, enabled or
+	// not, so a request for a served-but-disabled model gets 503 and one
+	// for a model nobody serves gets 404.
+	known map[string]map[string]bool
+}
+
+// ErrNoChannel means no enabled channel serves the model for the group.
+var ErrNoChannel = errors.New("no enabled channel serves this model")
+
+// ErrChannelsExhausted means every candidate was already tried.
+var ErrChannelsExhausted = errors.New("every channel for this model has been tried")
+
+// ChannelByID returns an enabled-or-not cached channel (for the admin pin).
+func (c *Cache) ChannelByID(id int) *ChannelView {
+	return c.chans.Load().byID[id]
+}
+
+// HasModel reports whether any enabled channel serves model for group.
+func (c *Cache) HasModel(group, model string) bool {
+	return len(c.chans.Load().routes[group][model]) > 0
+}
+
+// ModelKnown reports whether any channel, enabled or not, lists model for group.
+func (c *Cache) ModelKnown(group, model string) bool {
+	return c.chans.Load().known[group][model]
+}
+
+// ModelsForGroup lists the models that enabled channels serve for a group.
+func (c *Cache) ModelsForGroup(group string) []string {
+	return c.chans.Load().byGroup[group]
+}
+
+// SelectChannel picks a channel for group and model: the highest priority
+// tier that still has a candidate not in exclude, weighted random inside
+// it. Weight 0 channels are picked only when no positive-weight candidate
+// remains in their tier, so an operator can park a backup at weight 0.
+func (c *Cache) SelectChannel(group, model string, exclude []int) (*ChannelView, error) {
+	tiers := c.chans.Load().routes[group][model]
+	if len(tiers) == 0 {
+		return nil, ErrNoChannel
+	}
+	for _, t := range tiers {
+		if ch := pickWeighted(t.channels, exclude); ch != nil {
+			return ch, nil
+		}
+	}
+	return nil, ErrChannelsExhausted
+}
+
+func excluded(id int, exclude []int) bool {
+	for _, e := range exclude {
+		if e == id {
+			return true
+		}
+	}
+	return false
+}
+
+func pickWeighted(chs []*ChannelView, exclude []int) *ChannelView {
+	var total uint64
+	n := 0
+	for _, ch := range chs {
+		if !excluded(ch.ID, exclude) {
+			total += uint64(ch.Weight)
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	if total == 0 {
+		k := rand.IntN(n)
+		for _, ch := range chs {
+			if !excluded(ch.ID, exclude) {
+				if k == 0 {
+					return ch
+				}
+				k--
+			}
+		}
+	}
+	r := rand.Uint64N(total)
+	for _, ch := range chs {
+		if excluded(ch.ID, exclude) || ch.Weight == 0 {
+			continue
+		}
+		if r < uint64(ch.Weight) {
+			return ch
+		}
+		r -= uint64(ch.Weight)
+	}
+	return nil
+}
+
+func (c *Cache) loadChannels() error {
+	channels, err := c.store.AllChannels()
+	if err != nil {
+		return err
+	}
+	abilities, err := c.store.AllAbilities()
+	if err != nil {
+		return err
+	}
+	idx := &channelIndex{byID: make(map[int]*ChannelView, len(channels)), routes: map[string]map[string][]tier{}, byGroup: map[string][]string{}}
+	for i := range channels {
+		ch := &channels[i]
+		key, err := c.store.ChannelKey(ch)
+		if err != nil {
+			// A channel whose key cannot be decrypted can serve nothing;
+			// say so loudly and leave it out rather than send a garbage key.
+			slog.Error("channel key unreadable; channel skipped", "channel_id", ch.ID, "err", err)
+			continue
+		}
+		v := &ChannelView{ID: ch.ID, Type: ch.Type, Name: ch.Name, BaseURL: ch.BaseURL, Key: key,
+			Priority: ch.Priority, Weight: ch.Weight, Status: ch.Status, AutoBan: ch.AutoBan != 0,
+			Group: ch.Group, Models: SplitList(ch.Models), Tag: ch.Tag}
+		if ch.ModelMapping != "" {
+			_ = json.Unmarshal([]byte(ch.ModelMapping), &v.ModelMapping)
+		}
+		if ch.Headers != "" {
+			_ = json.Unmarshal([]byte(ch.Headers), &v.Headers)
+		}
+		idx.byID[ch.ID] = v
+	}
+	type key struct{ group, model string }
+	buckets := map[key]map[int64][]*ChannelView{}
+	idx.known = map[string]map[string]bool{}
+	for _, a := range abilities {
+		if idx.known[a.Group] == nil {
+			idx.known[a.Group] = map[string]bool{}
+		}
+		idx.known[a.Group][a.Model] = true
+		v := idx.byID[a.ChannelID]
+		if !a.Enabled || v == nil || v.Status != 1 {
+			continue
+		}
+		k := key{a.Group, a.Model}
+		if buckets[k] == nil {
+			buckets[k] = map[int64][]*ChannelView{}
+		}
+		buckets[k][a.Priority] = append(buckets[k][a.Priority], v)
+	}
+	models := map[string]bool{}
+	for k, byPrio := range buckets {
+		tiers := make([]tier, 0, len(byPrio))
+		for p, chs := range byPrio {
+			sort.Slice(chs, func(i, j int) bool { return chs[i].ID < chs[j].ID })
+			tiers = append(tiers, tier{priority: p, channels: chs})
+		}
+		sort.Slice(tiers, func(i, j int) bool { return tiers[i].priority > tiers[j].priority })
+		if idx.routes[k.group] == nil {
+			idx.routes[k.group] = map[string][]tier{}
+		}
+		idx.routes[k.group][k.model] = tiers
+		idx.byGroup[k.group] = append(idx.byGroup[k.group], k.model)
+		models[k.model] = true
+	}
+	for g := range idx.byGroup {
+		sort.Strings(idx.byGroup[g])
+	}
+	for m := range models {
+		idx.allModel = append(idx.allModel, m)
+	}
+	sort.Strings(idx.allModel)
+	c.chans.Store(idx)
+	return nil
+}
+
+// AllModels lists every model some enabled channel serves.
+func (c *Cache) AllModels() []string { return c.chans.Load().allModel }

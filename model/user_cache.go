@@ -1,0 +1,252 @@
+package model
+
+import (
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// UserInfo is the immutable part of a cached user; a change replaces it.
+type UserInfo struct {
+	ID       int
+	Username string
+	Role     int
+	Status   int
+	Group    string
+}
+
+// UserEntry is a user as the hot path sees it. Quota is the live balance:
+// reservations take from it atomically and the batch writer brings SQL up
+// to date, so it is never overwritten by a periodic refresh.
+type UserEntry struct {
+	info  atomic.Pointer[UserInfo]
+	Quota atomic.Int64
+}
+
+// Info returns the current immutable user fields.
+func (e *UserEntry) Info() *UserInfo { return e.info.Load() }
+
+// TokenInfo is the immutable part of a cached API key.
+type TokenInfo struct {
+	ID                 int
+	UserID             int
+	Name               string
+	Status             int
+	ExpiredTime        int64
+	Unlimited          bool
+	ModelLimitsEnabled bool
+	ModelLimits        map[string]struct{}
+	AllowIPs           []netip.Prefix
+	Group              string
+}
+
+// AllowsModel reports whether the key's model limits let it call model.
+func (t *TokenInfo) AllowsModel(model string) bool {
+	if !t.ModelLimitsEnabled {
+		return true
+	}
+	_, ok := t.ModelLimits[model]
+	return ok
+}
+
+// AllowsIP reports whether the key may be used from ip (an empty list
+// allows every address).
+func (t *TokenInfo) AllowsIP(ip netip.Addr) bool {
+	if len(t.AllowIPs) == 0 {
+		return true
+	}
+	ip = ip.Unmap()
+	for _, p := range t.AllowIPs {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// Expired reports whether the key's expiry has passed at now.
+func (t *TokenInfo) Expired(now time.Time) bool {
+	return t.ExpiredTime != -1 && t.ExpiredTime != 0 && now.Unix() >= t.ExpiredTime
+}
+
+// TokenEntry is an API key as the hot path sees it; Remain is its live
+// balance (ignored for unlimited keys).
+type TokenEntry struct {
+	info   atomic.Pointer[TokenInfo]
+	Remain atomic.Int64
+}
+
+// Info returns the current immutable key fields.
+func (e *TokenEntry) Info() *TokenInfo { return e.info.Load() }
+
+// ParseAllowIPs turns the admin's "ip or CIDR per line" (commas also
+// accepted) into prefixes; an invalid entry is an error naming it.
+func ParseAllowIPs(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == ',' || r == '\r' || r == ' ' }) {
+		if strings.Contains(f, "/") {
+			p, err := netip.ParsePrefix(f)
+			if err != nil {
+				return nil, &InvalidIPError{Entry: f}
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, &InvalidIPError{Entry: f}
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// InvalidIPError names an allow-list entry that is neither an IP nor a CIDR.
+type InvalidIPError struct{ Entry string }
+
+func (e *InvalidIPError) Error() string {
+	return "allow_ips: " + e.Entry + " is not an IP address or CIDR"
+}
+
+func tokenInfoOf(t *Token) *TokenInfo {
+	info := &TokenInfo{ID: t.ID, UserID: t.UserID, Name: t.Name, Status: t.Status, ExpiredTime: t.ExpiredTime,
+		Unlimited: t.UnlimitedQuota, ModelLimitsEnabled: t.ModelLimitsEnabled, Group: t.Group}
+	if t.ModelLimitsEnabled {
+		info.ModelLimits = make(map[string]struct{})
+		for _, m := range SplitList(t.ModelLimits) {
+			info.ModelLimits[m] = struct{}{}
+		}
+	}
+	// Stored values were validated on save; an unparsable legacy value
+	// fails closed with an impossible prefix rather than allowing everyone.
+	ips, err := ParseAllowIPs(t.AllowIps)
+	if err != nil {
+		ips = []netip.Prefix{netip.PrefixFrom(netip.IPv6Unspecified(), 128)}
+	}
+	info.AllowIPs = ips
+	return info
+}
+
+func userInfoOf(u *User) *UserInfo {
+	return &UserInfo{ID: u.ID, Username: u.Username, Role: u.Role, Status: u.Status, Group: u.Group}
+}
+
+// accountCache holds users and keys. Lookups take a read lock on a map; the
+// entries themselves are lock-free.
+type accountCache struct {
+	mu         sync.RWMutex
+	users      map[int]*UserEntry
+	tokens     map[string]*TokenEntry // by key hash
+	tokensByID map[int]*TokenEntry
+	hashByID   map[int]string
+}
+
+// UserEntry returns the cached user or nil.
+func (c *Cache) UserEntry(id int) *UserEntry {
+	c.acc.mu.RLock()
+	defer c.acc.mu.RUnlock()
+	return c.acc.users[id]
+}
+
+// TokenByHash returns the cached key for a secret's hash, or nil.
+func (c *Cache) TokenByHash(hash string) *TokenEntry {
+	c.acc.mu.RLock()
+	defer c.acc.mu.RUnlock()
+	return c.acc.tokens[hash]
+}
+
+// TokenEntryByID returns the cached key or nil.
+func (c *Cache) TokenEntryByID(id int) *TokenEntry {
+	c.acc.mu.RLock()
+	defer c.acc.mu.RUnlock()
+	return c.acc.tokensByID[id]
+}
+
+// PutUser inserts a new user or replaces the immutable fields of a cached
+// one. The balance is only set for a user the cache has not seen: for a
+// known user the live balance wins over SQL, which lags by one batch.
+func (c *Cache) PutUser(u *User) *UserEntry {
+	c.acc.mu.Lock()
+	defer c.acc.mu.Unlock()
+	e := c.acc.users[u.ID]
+	if e == nil {
+		e = &UserEntry{}
+		e.Quota.Store(u.Quota)
+		c.acc.users[u.ID] = e
+	}
+	e.info.Store(userInfoOf(u))
+	return e
+}
+
+// RemoveUser drops a user and refuses their keys from now on.
+func (c *Cache) RemoveUser(id int) {
+	c.acc.mu.Lock()
+	defer c.acc.mu.Unlock()
+	delete(c.acc.users, id)
+}
+
+// PutToken inserts or updates a cached key (balance rule as PutUser).
+func (c *Cache) PutToken(t *Token) *TokenEntry {
+	c.acc.mu.Lock()
+	defer c.acc.mu.Unlock()
+	e := c.acc.tokensByID[t.ID]
+	if e == nil {
+		e = &TokenEntry{}
+		e.Remain.Store(t.RemainQuota)
+		c.acc.tokensByID[t.ID] = e
+	}
+	e.info.Store(tokenInfoOf(t))
+	c.acc.tokens[t.KeyHash] = e
+	c.acc.hashByID[t.ID] = t.KeyHash
+	return e
+}
+
+// RemoveToken drops a key so it is refused at once.
+func (c *Cache) RemoveToken(id int) {
+	c.acc.mu.Lock()
+	defer c.acc.mu.Unlock()
+	if h, ok := c.acc.hashByID[id]; ok {
+		delete(c.acc.tokens, h)
+	}
+	delete(c.acc.tokensByID, id)
+	delete(c.acc.hashByID, id)
+}
+
+func (c *Cache) loadAccounts() error {
+	users, err := c.store.AllUsers()
+	if err != nil {
+		return err
+	}
+	tokens, err := c.store.AllTokens()
+	if err != nil {
+		return err
+	}
+	liveUsers := make(map[int]bool, len(users))
+	for i := range users {
+		c.PutUser(&users[i])
+		liveUsers[users[i].ID] = true
+	}
+	liveTokens := make(map[int]bool, len(tokens))
+	for i := range tokens {
+		c.PutToken(&tokens[i])
+		liveTokens[tokens[i].ID] = true
+	}
+	c.acc.mu.Lock()
+	defer c.acc.mu.Unlock()
+	for id := range c.acc.users {
+		if !liveUsers[id] {
+			delete(c.acc.users, id)
+		}
+	}
+	for id, h := range c.acc.hashByID {
+		if !liveTokens[id] {
+			delete(c.acc.tokens, h)
+			delete(c.acc.tokensByID, id)
+			delete(c.acc.hashByID, id)
+		}
+	}
+	return nil
+}

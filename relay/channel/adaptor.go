@@ -1,0 +1,41 @@
+// Package channel defines what a provider adaptor is. Each provider lives
+// in its own folder below and is registered in relay's one table.
+package channel
+
+import (
+	"context"
+	"net/http"
+
+	relaycommon "sluice/relay/common"
+	"sluice/relay/relayerr"
+	"sluice/relay/sse"
+)
+
+// Adaptor turns a client request into a provider request and the
+// provider's answer back into the client's format, reporting usage. The
+// shared mechanics (sending, retry, SSE scanning, usage fallback) are the
+// relay's, not the adaptor's.
+type Adaptor interface {
+	// BuildRequest builds the upstream request for one attempt.
+	BuildRequest(ctx context.Context, info *relaycommon.RelayInfo, body []byte) (*http.Request, error)
+	// ParseResponse converts a successful non-stream body for the client
+	// and reads its usage.
+	ParseResponse(info *relaycommon.RelayInfo, body []byte) ([]byte, relaycommon.Usage, error)
+	// NewStreamDecoder returns the per-stream state machine.
+	NewStreamDecoder(info *relaycommon.RelayInfo) StreamDecoder
+	// ParseError normalises a non-2xx upstream answer.
+	ParseError(status int, body []byte) *relayerr.Error
+}
+
+// StreamDecoder handles one upstream SSE stream, event by event.
+type StreamDecoder interface {
+	// Decode handles one event. out is what to send to the client (nil to
+	// drop the event). done reports the provider's end-of-stream marker.
+	// A non-nil err is an error the upstream reported inside the stream.
+	Decode(ev sse.Event) (out []byte, done bool, err *relayerr.Error)
+	// Usage returns the usage seen so far (nil if none was reported).
+	Usage() *relaycommon.Usage
+	// Text returns the generated text seen so far, for counting tokens
+	// locally when the upstream reports no usage.
+	Text() string
+}

@@ -1,0 +1,137 @@
+// Package openai is the adaptor for every upstream that speaks OpenAI's
+// dialect: OpenAI itself, custom OpenAI-compatible servers (vLLM, LM
+// Studio…), Ollama, OpenRouter, Mistral, DeepSeek and xAI. They differ only
+// in their default base URL, so they share this one implementation.
+package openai
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/tidwall/gjson"
+
+	"sluice/constant"
+	"sluice/relay/channel"
+	relaycommon "sluice/relay/common"
+	"sluice/relay/peek"
+	"sluice/relay/relayerr"
+)
+
+// Adaptor relays OpenAI-dialect requests, passing the client's bytes
+// through and patching only the model and stream_options.
+type Adaptor struct{}
+
+var _ channel.Adaptor = Adaptor{}
+
+// DefaultBaseURL is the API root used when a channel leaves base_url empty.
+func DefaultBaseURL(t constant.ChannelType) string {
+	switch t {
+	case constant.ChannelTypeOpenAI:
+		return "https://api.openai.com"
+	case constant.ChannelTypeOllama:
+		return "http://localhost:11434"
+	case constant.ChannelTypeOpenRouter:
+		return "https://openrouter.ai/api"
+	case constant.ChannelTypeMistral:
+		return "https://api.mistral.ai"
+	case constant.ChannelTypeDeepSeek:
+		return "https://api.deepseek.com"
+	case constant.ChannelTypeXAI:
+		return "https://api.x.ai"
+	}
+	return ""
+}
+
+// URL joins a channel's base URL and an OpenAI path. A base already ending
+// in /v1 is used as is, so both "https://host" and "https://host/v1" work.
+func URL(info *relaycommon.RelayInfo, path string) string {
+	base := strings.TrimRight(info.Channel.BaseURL, "/")
+	if base == "" {
+		base = DefaultBaseURL(constant.ChannelType(info.Channel.Type))
+	}
+	if strings.HasSuffix(base, "/v1") {
+		return base + path
+	}
+	return base + "/v1" + path
+}
+
+// BuildRequest implements channel.Adaptor.
+func (Adaptor) BuildRequest(ctx context.Context, info *relaycommon.RelayInfo, body []byte) (*http.Request, error) {
+	var err error
+	if info.UpstreamModel != info.OriginModel {
+		if body, err = peek.SetModel(body, info.UpstreamModel); err != nil {
+			return nil, err
+		}
+	}
+	// Usage comes from the upstream's own figures: ask for the usage chunk
+	// even when the client did not (it is hidden from such clients).
+	if info.IsStream && info.Mode != relaycommon.ModeEmbeddings && !info.ClientWantsUsage {
+		if body, err = peek.ForceIncludeUsage(body); err != nil {
+			return nil, err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, URL(info, info.Mode.Path()), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if info.IsStream {
+		req.Header.Set("Accept", "text/event-stream")
+	} else {
+		req.Header.Set("Accept", "application/json")
+	}
+	if info.Channel.Key != "" {
+		req.Header.Set("Authorization", "Bearer "+info.Channel.Key)
+	}
+	for k, v := range info.Channel.Headers {
+		req.Header.Set(k, v)
+	}
+	return req, nil
+}
+
+// ParseResponse implements channel.Adaptor: the body passes through as is.
+func (Adaptor) ParseResponse(info *relaycommon.RelayInfo, body []byte) ([]byte, relaycommon.Usage, error) {
+	if !gjson.ValidBytes(body) {
+		return nil, relaycommon.Usage{}, relayerr.New(relayerr.KindUpstream, "the upstream provider returned a malformed response").Retry()
+	}
+	return body, UsageOf(gjson.GetBytes(body, "usage")), nil
+}
+
+// UsageOf reads an OpenAI usage object (chat, completions or embeddings).
+func UsageOf(u gjson.Result) relaycommon.Usage {
+	if !u.IsObject() {
+		return relaycommon.Usage{}
+	}
+	out := relaycommon.Usage{
+		PromptTokens:     int(u.Get("prompt_tokens").Int()),
+		CompletionTokens: int(u.Get("completion_tokens").Int()),
+		TotalTokens:      int(u.Get("total_tokens").Int()),
+		CachedTokens:     int(u.Get("prompt_tokens_details.cached_tokens").Int()),
+	}
+	if out.PromptTokens == 0 && out.CompletionTokens == 0 && out.TotalTokens > 0 {
+		out.PromptTokens = out.TotalTokens
+	}
+	return out
+}
+
+// ParseError implements channel.Adaptor.
+func (Adaptor) ParseError(status int, body []byte) *relayerr.Error {
+	return ErrorFrom(status, body)
+}
+
+// ErrorFrom normalises an OpenAI-style error body
+// ({"error":{"message","type","code"}}).
+func ErrorFrom(status int, body []byte) *relayerr.Error {
+	e := gjson.GetBytes(body, "error")
+	msg := e.Get("message").String()
+	if msg == "" && e.Type == gjson.String {
+		msg = e.String()
+	}
+	code := e.Get("code").String()
+	if code == "" {
+		code = e.Get("type").String()
+	}
+	return relayerr.Upstream(status, relayerr.Sanitize(msg), code)
+}

@@ -1,0 +1,249 @@
+package relay
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"sluice/constant"
+	"sluice/model"
+	relaycommon "sluice/relay/common"
+	"sluice/relay/helper"
+	"sluice/relay/peek"
+	"sluice/relay/relayerr"
+	"sluice/service"
+	"sluice/setting/operation_setting"
+)
+
+// Engine holds what every relayed request shares.
+type Engine struct {
+	Cache  *model.Cache
+	Writer *service.BatchWriter
+	Health *service.ChannelHealth
+	Tasks  *service.Tasks
+	Client *http.Client
+	// StreamingTimeout cuts a stream after this long without an upstream byte.
+	StreamingTimeout time.Duration
+	// RelayTimeout bounds a non-stream upstream call (0: none).
+	RelayTimeout time.Duration
+	// DrainTimeout bounds how long the upstream is still read after the
+	// client left, to learn the usage that must be charged.
+	DrainTimeout    time.Duration
+	ErrorLogEnabled bool
+	// MaxResponseBytes bounds a non-stream upstream body held in memory.
+	MaxResponseBytes int64
+}
+
+// Request is one client call as the middleware chain prepared it.
+type Request struct {
+	RequestID string
+	Mode      relaycommon.Mode
+	Body      []byte
+	Peek      peek.Fields
+	User      *model.UserEntry
+	Token     *model.TokenEntry
+	Group     string
+	// First is the channel the distributor picked; Pinned, when set, is
+	// the only channel allowed (an admin's sk-…-<id> key).
+	First  *model.ChannelView
+	Pinned bool
+	Format relayerr.Format
+	Start  time.Time
+}
+
+// outcome is what a successful attempt produced.
+type outcome struct {
+	channel   *model.ChannelView
+	info      *relaycommon.RelayInfo
+	usage     relaycommon.Usage
+	estimated bool // usage counted locally
+	streamErr *relayerr.Error
+}
+
+// Relay serves one request. It returns nil once a response (possibly an
+// in-stream error event) was written, or the error the caller must render
+// when nothing was written yet.
+func (e *Engine) Relay(ctx context.Context, w http.ResponseWriter, req *Request) *relayerr.Error {
+	price, err := helper.ModelPriceHelper(req.Peek.Model, req.Group)
+	if err != nil {
+		return relayerr.Wrap(relayerr.KindInvalidRequest, err.Error(), err).WithCode("model_price_not_configured")
+	}
+	estimate := e.estimate(req, price)
+	res, err := service.Reserve(req.User, req.Token, estimate)
+	if err != nil {
+		return relayerr.Wrap(relayerr.KindQuotaExceeded, err.Error(), err)
+	}
+	out, committed, rerr := e.attempts(ctx, w, req)
+	if rerr != nil {
+		res.Refund()
+		e.logError(req, rerr)
+		if committed {
+			return nil // the error already went out inside the stream
+		}
+		return rerr
+	}
+	// Settlement is memory work plus a queue append; it runs on the pool
+	// so the handler returns at once, and shutdown waits for it.
+	e.Tasks.Go(context.WithoutCancel(ctx), func() { e.settle(req, price, res, out) })
+	return nil
+}
+
+// estimate is the reservation: prompt tokens bounded from the body size
+// (never tokenised) plus the completion allowance.
+func (e *Engine) estimate(req *Request, price helper.PriceData) int64 {
+	if price.UsePrice {
+		return price.PerCallQuota(req.Peek.N)
+	}
+	// JSON bodies average well over 3 bytes per token; dividing by 3 keeps
+	// the estimate above the real prompt for ordinary text.
+	prompt := len(req.Body)/3 + 1
+	completion := req.Peek.MaxTokens
+	if req.Mode == relaycommon.ModeEmbeddings {
+		completion = 0
+	} else if completion == 0 {
+		completion = operation_setting.Get().PreConsumeCompletionTokens
+	}
+	if n := req.Peek.N; n > 1 {
+		completion *= n
+	}
+	return price.Estimate(prompt, completion)
+}
+
+// attempts tries channels until one answers, following the retry rules:
+// another channel only on a retryable failure, never the same channel
+// twice, never after the first byte reached the client.
+func (e *Engine) attempts(ctx context.Context, w http.ResponseWriter, req *Request) (*outcome, bool, *relayerr.Error) {
+	retries := operation_setting.Get().RetryTimes
+	if req.Pinned {
+		retries = 0
+	}
+	ch := req.First
+	var tried []int
+	var last *relayerr.Error
+	for attempt := 0; attempt <= retries; attempt++ {
+		if attempt > 0 {
+			next, err := e.Cache.SelectChannel(req.Group, req.Peek.Model, tried)
+			if err != nil {
+				break
+			}
+			ch = next
+		}
+		tried = append(tried, ch.ID)
+		out, committed, rerr := e.attempt(ctx, w, req, ch)
+		if rerr == nil {
+			return out, true, nil
+		}
+		last = rerr
+		slog.Warn("relay attempt failed", "request_id", req.RequestID, "channel_id", ch.ID,
+			"attempt", attempt+1, "status", rerr.Status, "err", rerr.Error())
+		if rerr.DisableChannel {
+			failed := ch
+			e.Tasks.Go(context.WithoutCancel(ctx), func() { e.Health.AutoDisable(failed, rerr.Message) })
+		}
+		if committed {
+			return nil, true, rerr
+		}
+		if !rerr.Retryable || ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, false, last
+}
+
+// attempt makes one upstream call on ch. committed reports that bytes
+// reached the client, after which no retry is possible.
+func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, req *Request, ch *model.ChannelView) (*outcome, bool, *relayerr.Error) {
+	ad := AdaptorFor(ch.Type)
+	if ad == nil {
+		return nil, false, relayerr.New(relayerr.KindNoChannel, "this channel type is not supported yet").Retry()
+	}
+	info := &relaycommon.RelayInfo{
+		RequestID: req.RequestID, Mode: req.Mode, OriginModel: req.Peek.Model, UpstreamModel: ch.MapModel(req.Peek.Model),
+		IsStream: req.Peek.Stream && req.Mode != relaycommon.ModeEmbeddings, ClientWantsUsage: req.Peek.IncludeUsage,
+		Channel: ch, UserID: req.User.Info().ID, TokenID: req.Token.Info().ID, Group: req.Group, StartTime: req.Start,
+	}
+	// The upstream call outlives a departed client for a bounded time so
+	// the tokens it produced can still be counted and charged.
+	upCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancel(nil)
+	stopWatch := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(e.DrainTimeout, func() { cancel(errClientGone) })
+		context.AfterFunc(upCtx, func() { t.Stop() })
+	})
+	defer stopWatch()
+
+	upReq, err := ad.BuildRequest(upCtx, info, req.Body)
+	if err != nil {
+		return nil, false, relayerr.Wrap(relayerr.KindInternal, "failed to build the upstream request", err)
+	}
+	if info.IsStream {
+		return e.stream(ctx, upCtx, cancel, w, ad, info, upReq)
+	}
+	var timer *time.Timer
+	if e.RelayTimeout > 0 {
+		timer = time.AfterFunc(e.RelayTimeout, func() { cancel(context.DeadlineExceeded) })
+		defer timer.Stop()
+	}
+	resp, err := e.Client.Do(upReq)
+	if err != nil {
+		return nil, false, e.transportError(upCtx, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, e.MaxResponseBytes+1))
+	if err != nil {
+		return nil, false, e.transportError(upCtx, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, false, ad.ParseError(resp.StatusCode, body)
+	}
+	if int64(len(body)) > e.MaxResponseBytes {
+		return nil, false, relayerr.New(relayerr.KindUpstream, "the upstream response is too large")
+	}
+	out, usage, err := ad.ParseResponse(info, body)
+	if err != nil {
+		return nil, false, relayerr.As(err)
+	}
+	res := &outcome{channel: ch, info: info, usage: usage}
+	if !usage.Known() {
+		res.usage, res.estimated = countLocally(info, req.Body, gjsonText(out)), true
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out) // a client gone now is still charged: the upstream did the work
+	return res, true, nil
+}
+
+func (e *Engine) settle(req *Request, price helper.PriceData, res *service.Reservation, out *outcome) {
+	u := helper.Usage{PromptTokens: out.usage.PromptTokens, CompletionTokens: out.usage.CompletionTokens, CachedTokens: out.usage.CachedTokens}
+	var cost int64
+	if price.UsePrice {
+		cost = price.PerCallQuota(req.Peek.N)
+	} else {
+		cost = price.Quota(u)
+	}
+	charged, unpaid := res.Settle(cost)
+	user := req.User.Info()
+	token := req.Token.Info()
+	l := &model.Log{
+		UserID: user.ID, Type: constant.LogTypeConsume, Username: user.Username, TokenName: token.Name, TokenID: token.ID,
+		ModelName: req.Peek.Model, Quota: charged, PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens,
+		UseTime: int(time.Since(req.Start).Seconds()), IsStream: out.info.IsStream, ChannelID: out.channel.ID,
+		Group: req.Group, RequestID: req.RequestID, Content: logContent(price),
+		Other: logOther(price, out, cost, unpaid),
+	}
+	e.Writer.RecordCharge(service.Charge{UserID: user.ID, TokenID: token.ID, ChannelID: out.channel.ID,
+		Quota: charged, Unlimited: token.Unlimited, Log: l})
+}
+
+func (e *Engine) logError(req *Request, rerr *relayerr.Error) {
+	if !e.ErrorLogEnabled || rerr.Kind == relayerr.KindClientGone {
+		return
+	}
+	user, token := req.User.Info(), req.Token.Info()
+	e.Writer.AddLog(model.Log{UserID: user.ID, Type: constant.LogTypeError, Username: user.Username,
+		TokenName: token.Name, TokenID: token.ID, ModelName: req.Peek.Model, Group: req.Group,
+		RequestID: req.RequestID, IsStream: req.Peek.Stream, Content: rerr.Message,
+		UseTime: int(time.Since(req.Start).Seconds())})
+}

@@ -1,0 +1,127 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"sluice/relay/channel"
+	relaycommon "sluice/relay/common"
+	"sluice/relay/relayerr"
+	"sluice/relay/sse"
+)
+
+var (
+	errClientGone = errors.New("client gone and drain time exhausted")
+	errIdle       = errors.New("upstream stream idle")
+)
+
+// stream makes one streaming upstream call and relays it event by event:
+// each event is written and flushed as it arrives, nothing is buffered.
+func (e *Engine) stream(clientCtx, upCtx context.Context, cancel context.CancelCauseFunc, w http.ResponseWriter,
+	ad channel.Adaptor, info *relaycommon.RelayInfo, upReq *http.Request) (*outcome, bool, *relayerr.Error) {
+	// STREAMING_TIMEOUT covers the wait for the first byte too.
+	idle := time.AfterFunc(e.StreamingTimeout, func() { cancel(errIdle) })
+	defer idle.Stop()
+	resp, err := e.Client.Do(upReq)
+	if err != nil {
+		return nil, false, e.transportError(upCtx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return nil, false, ad.ParseError(resp.StatusCode, body)
+	}
+	idle.Reset(e.StreamingTimeout)
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	clientGone := rc.Flush() != nil
+
+	dec := ad.NewStreamDecoder(info)
+	r := sse.NewReader(resp.Body, 0)
+	defer r.Release()
+	var streamErr *relayerr.Error
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				streamErr = relayerr.New(relayerr.KindUpstream, "the upstream stream ended before completion")
+			} else {
+				streamErr = e.transportError(upCtx, err)
+			}
+			break
+		}
+		// The idle clock measures the upstream, not a slow client: stop it
+		// while writing.
+		idle.Stop()
+		out, done, derr := dec.Decode(ev)
+		if derr != nil {
+			streamErr = derr
+			break
+		}
+		if out != nil && !clientGone {
+			if clientCtx.Err() != nil || sse.WriteEvent(w, nil, out) != nil || rc.Flush() != nil {
+				clientGone = true
+			}
+		}
+		if done {
+			break
+		}
+		idle.Reset(e.StreamingTimeout)
+	}
+	if streamErr != nil && !clientGone && streamErr.Kind != relayerr.KindClientGone {
+		// Never a silently truncated stream: the client learns it failed.
+		_ = sse.WriteEvent(w, nil, streamErr.Body(relayerr.FormatOpenAI))
+		_ = rc.Flush()
+	}
+	res := &outcome{info: info, channel: info.Channel, streamErr: streamErr}
+	if u := dec.Usage(); u.Known() {
+		res.usage = *u
+	} else {
+		text := dec.Text()
+		if streamErr != nil && text == "" {
+			// Nothing was produced: a failed request costs nothing.
+			return nil, true, streamErr
+		}
+		res.usage, res.estimated = countLocally(info, upReqBody(upReq), text), true
+	}
+	return res, true, nil
+}
+
+// transportError classifies a send or read failure, using the cause the
+// relay itself attached to the upstream context when it cancelled it.
+func (e *Engine) transportError(upCtx context.Context, err error) *relayerr.Error {
+	switch context.Cause(upCtx) {
+	case errIdle:
+		return relayerr.Wrap(relayerr.KindUpstreamTimeout,
+			"the upstream sent nothing for "+strconv.Itoa(int(e.StreamingTimeout.Seconds()))+" s", err).Retry()
+	case errClientGone:
+		return relayerr.Wrap(relayerr.KindClientGone, "the client closed the request", err)
+	case context.DeadlineExceeded:
+		return relayerr.Wrap(relayerr.KindUpstreamTimeout, "the upstream provider timed out", err).Retry()
+	}
+	return relayerr.FromTransport(err)
+}
+
+// upReqBody recovers the body sent upstream (for local prompt counting).
+func upReqBody(r *http.Request) []byte {
+	if r.GetBody == nil {
+		return nil
+	}
+	rc, err := r.GetBody()
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	return b
+}

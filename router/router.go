@@ -1,0 +1,107 @@
+// Package router is the route table: which middleware chain and handler
+// serve which path.
+package router
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"sluice/constant"
+	"sluice/controller"
+	"sluice/middleware"
+	relaycommon "sluice/relay/common"
+	"sluice/relay/relayerr"
+)
+
+// Limits are the per-IP limits for the admin API and web UI.
+type Limits struct {
+	APIPerWindow int
+	WebPerWindow int
+	Window       time.Duration
+}
+
+// New builds the HTTP handler.
+func New(h *controller.Handlers, lim Limits) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(middleware.RequestID(), middleware.Recover())
+	r.ContextWithFallback = true
+
+	api := r.Group("/api", middleware.NewRateLimiter(lim.APIPerWindow, lim.Window).Middleware(), limitBody(h.BodyLimit))
+	api.GET("/status", h.Status)
+	api.GET("/setup", h.GetSetup)
+	api.POST("/setup", h.PostSetup)
+	api.POST("/user/login", h.Login)
+	api.GET("/user/logout", h.Logout)
+
+	user := api.Group("", h.Sessions.Auth(constant.RoleCommon))
+	user.GET("/user/self", h.Self)
+	user.PUT("/user/self", h.UpdateSelf)
+	user.GET("/user/token", h.GenerateAccessToken)
+	user.GET("/token/", h.ListTokens)
+	user.GET("/token/:id", h.GetToken)
+	user.POST("/token/", h.CreateToken)
+	user.PUT("/token/", h.UpdateToken)
+	user.DELETE("/token/:id", h.DeleteToken)
+	user.GET("/log/self", h.ListSelfLogs)
+	user.GET("/log/self/stat", h.SelfLogStat)
+
+	admin := api.Group("", h.Sessions.Auth(constant.RoleAdmin))
+	admin.GET("/channel/", h.ListChannels)
+	admin.GET("/channel/:id", h.GetChannel)
+	admin.POST("/channel/", h.CreateChannel)
+	admin.PUT("/channel/", h.UpdateChannel)
+	admin.DELETE("/channel/:id", h.DeleteChannel)
+	admin.GET("/log/", h.ListLogs)
+	admin.GET("/log/stat", h.LogStat)
+
+	root := api.Group("", h.Sessions.Auth(constant.RoleRoot))
+	root.GET("/option/", h.GetOptions)
+	root.PUT("/option/", h.UpdateOption)
+
+	v1 := r.Group("/v1", middleware.CORS(), middleware.TokenAuth(h.Cache))
+	v1.GET("/models", h.ListModels)
+	v1.GET("/models/:model", h.RetrieveModel)
+	relay := v1.Group("", middleware.Distribute(h.Cache, h.BodyLimit))
+	relay.POST("/chat/completions", h.Relay(relaycommon.ModeChatCompletions))
+	relay.POST("/completions", h.Relay(relaycommon.ModeCompletions))
+	relay.POST("/embeddings", h.Relay(relaycommon.ModeEmbeddings))
+
+	web := middleware.NewRateLimiter(lim.WebPerWindow, lim.Window)
+	r.NoRoute(func(c *gin.Context) {
+		p := c.Request.URL.Path
+		switch {
+		case strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/v1beta/"):
+			middleware.AbortRelay(c, relayerr.New(relayerr.KindNotFound, "unknown endpoint "+c.Request.Method+" "+p).WithCode("unknown_url"))
+		case strings.HasPrefix(p, "/api/"):
+			middleware.AbortAPI(c, http.StatusNotFound, "unknown endpoint")
+		default:
+			if !web.Allow(c.ClientIP(), time.Now()) {
+				c.String(http.StatusTooManyRequests, "too many requests")
+				return
+			}
+			c.Header("Cache-Control", "no-cache")
+			c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(placeholderPage))
+		}
+	})
+	return r
+}
+
+// limitBody bounds admin request bodies like relay ones.
+func limitBody(limit int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > limit {
+			middleware.AbortAPI(c, http.StatusRequestEntityTooLarge, "request body too large")
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+		c.Next()
+	}
+}
+
+// placeholderPage stands in for the admin web UI until it is built.
+const placeholderPage = `<!doctype html><html><head><meta charset="utf-8"><title>sluice</title></head>
+<body><h1>sluice</h1><p>The LLM gateway is running. The admin API is under <code>/api</code>, the relay under <code>/v1</code>.</p></body></html>`
