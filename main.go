@@ -32,6 +32,11 @@ import (
 var version = "dev"
 
 func main() {
+	// "sluice healthcheck" serves the container HEALTHCHECK: the image has
+	// no shell or curl.
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck())
+	}
 	if err := run(); err != nil {
 		slog.Error("sluice stopped", "err", err)
 		os.Exit(1)
@@ -165,4 +170,21 @@ func servePprof(addr string) {
 	if err := http.ListenAndServe(addr, mux); err != nil {
 		slog.Error("pprof server stopped", "err", err)
 	}
+}
+
+func healthcheck() int {
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "3000"
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get("http://127.0.0.1:" + port + "/api/status")
+	if err != nil {
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 1
+	}
+	return 0
 }
