@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -15,6 +16,11 @@ type Cache struct {
 	store *Store
 	acc   accountCache
 	chans atomic.Pointer[channelIndex]
+	// loadMu serialises rebuilds so a slow, older rebuild can never
+	// publish its view over a newer one.
+	loadMu sync.Mutex
+	// gen orders admin changes against periodic refreshes.
+	gen atomic.Uint64
 }
 
 // NewCache builds an empty cache over store; call Load before serving.
@@ -24,12 +30,16 @@ func NewCache(store *Store) *Cache {
 	c.acc.tokens = map[string]*TokenEntry{}
 	c.acc.tokensByID = map[int]*TokenEntry{}
 	c.acc.hashByID = map[int]string{}
+	c.acc.removedUsers = map[int]uint64{}
+	c.acc.removedTokens = map[int]uint64{}
 	c.chans.Store(&channelIndex{byID: map[int]*ChannelView{}, routes: map[string]map[string][]tier{}, byGroup: map[string][]string{}})
 	return c
 }
 
 // Load (re)reads everything from SQL.
 func (c *Cache) Load() error {
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
 	if err := c.loadAccounts(); err != nil {
 		return err
 	}
@@ -37,7 +47,11 @@ func (c *Cache) Load() error {
 }
 
 // ReloadChannels rebuilds the routing table after a channel change.
-func (c *Cache) ReloadChannels() error { return c.loadChannels() }
+func (c *Cache) ReloadChannels() error {
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	return c.loadChannels()
+}
 
 // Run refreshes the cache every interval until ctx ends.
 func (c *Cache) Run(ctx context.Context, every time.Duration) {

@@ -108,7 +108,7 @@ func Open(dsn, sqlitePath string, pool PoolConfig) (*gorm.DB, error) {
 
 // Migrate creates or updates the main tables.
 func Migrate(db *gorm.DB) error {
-	return db.AutoMigrate(&User{}, &Token{}, &Channel{}, &Ability{}, &Option{})
+	return db.AutoMigrate(&User{}, &Token{}, &Channel{}, &Ability{}, &Option{}, &Redemption{}, &QuotaData{})
 }
 
 // MigrateLogs creates or updates the log tables (possibly in LOG_SQL_DSN).

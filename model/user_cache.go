@@ -21,8 +21,9 @@ type UserInfo struct {
 // reservations take from it atomically and the batch writer brings SQL up
 // to date, so it is never overwritten by a periodic refresh.
 type UserEntry struct {
-	info  atomic.Pointer[UserInfo]
-	Quota atomic.Int64
+	info    atomic.Pointer[UserInfo]
+	touched atomic.Uint64 // cache generation of the last admin change
+	Quota   atomic.Int64
 }
 
 // Info returns the current immutable user fields.
@@ -74,8 +75,9 @@ func (t *TokenInfo) Expired(now time.Time) bool {
 // TokenEntry is an API key as the hot path sees it; Remain is its live
 // balance (ignored for unlimited keys).
 type TokenEntry struct {
-	info   atomic.Pointer[TokenInfo]
-	Remain atomic.Int64
+	info    atomic.Pointer[TokenInfo]
+	touched atomic.Uint64 // cache generation of the last admin change
+	Remain  atomic.Int64
 }
 
 // Info returns the current immutable key fields.
@@ -142,6 +144,10 @@ type accountCache struct {
 	tokens     map[string]*TokenEntry // by key hash
 	tokensByID map[int]*TokenEntry
 	hashByID   map[int]string
+	// Tombstones: the generation at which an admin removed a user or key,
+	// so a refresh that read the row earlier cannot bring it back.
+	removedUsers  map[int]uint64
+	removedTokens map[int]uint64
 }
 
 // UserEntry returns the cached user or nil.
@@ -169,13 +175,27 @@ func (c *Cache) TokenEntryByID(id int) *TokenEntry {
 // one. The balance is only set for a user the cache has not seen: for a
 // known user the live balance wins over SQL, which lags by one batch.
 func (c *Cache) PutUser(u *User) *UserEntry {
+	return c.putUser(u, 0)
+}
+
+// putUser is PutUser for the periodic refresh: a row read before the
+// refresh began (since) must not undo an admin change made meanwhile.
+func (c *Cache) putUser(u *User, since uint64) *UserEntry {
 	c.acc.mu.Lock()
 	defer c.acc.mu.Unlock()
+	if since != 0 && c.acc.removedUsers[u.ID] > since {
+		return nil
+	}
 	e := c.acc.users[u.ID]
 	if e == nil {
 		e = &UserEntry{}
 		e.Quota.Store(u.Quota)
 		c.acc.users[u.ID] = e
+	}
+	if since == 0 {
+		e.touched.Store(c.gen.Add(1))
+	} else if e.touched.Load() > since {
+		return e
 	}
 	e.info.Store(userInfoOf(u))
 	return e
@@ -186,17 +206,30 @@ func (c *Cache) RemoveUser(id int) {
 	c.acc.mu.Lock()
 	defer c.acc.mu.Unlock()
 	delete(c.acc.users, id)
+	c.acc.removedUsers[id] = c.gen.Add(1)
 }
 
 // PutToken inserts or updates a cached key (balance rule as PutUser).
 func (c *Cache) PutToken(t *Token) *TokenEntry {
+	return c.putToken(t, 0)
+}
+
+func (c *Cache) putToken(t *Token, since uint64) *TokenEntry {
 	c.acc.mu.Lock()
 	defer c.acc.mu.Unlock()
+	if since != 0 && c.acc.removedTokens[t.ID] > since {
+		return nil
+	}
 	e := c.acc.tokensByID[t.ID]
 	if e == nil {
 		e = &TokenEntry{}
 		e.Remain.Store(t.RemainQuota)
 		c.acc.tokensByID[t.ID] = e
+	}
+	if since == 0 {
+		e.touched.Store(c.gen.Add(1))
+	} else if e.touched.Load() > since {
+		return e
 	}
 	e.info.Store(tokenInfoOf(t))
 	c.acc.tokens[t.KeyHash] = e
@@ -213,9 +246,12 @@ func (c *Cache) RemoveToken(id int) {
 	}
 	delete(c.acc.tokensByID, id)
 	delete(c.acc.hashByID, id)
+	c.acc.removedTokens[id] = c.gen.Add(1)
 }
 
 func (c *Cache) loadAccounts() error {
+	// Rows are read after this point; any admin change stamped later wins.
+	since := c.gen.Add(1)
 	users, err := c.store.AllUsers()
 	if err != nil {
 		return err
@@ -226,23 +262,35 @@ func (c *Cache) loadAccounts() error {
 	}
 	liveUsers := make(map[int]bool, len(users))
 	for i := range users {
-		c.PutUser(&users[i])
+		c.putUser(&users[i], since)
 		liveUsers[users[i].ID] = true
 	}
 	liveTokens := make(map[int]bool, len(tokens))
 	for i := range tokens {
-		c.PutToken(&tokens[i])
+		c.putToken(&tokens[i], since)
 		liveTokens[tokens[i].ID] = true
 	}
 	c.acc.mu.Lock()
 	defer c.acc.mu.Unlock()
-	for id := range c.acc.users {
-		if !liveUsers[id] {
+	// Tombstones older than this refresh did their job: the rows read
+	// now no longer contain what they guard against.
+	for id, g := range c.acc.removedUsers {
+		if g <= since {
+			delete(c.acc.removedUsers, id)
+		}
+	}
+	for id, g := range c.acc.removedTokens {
+		if g <= since {
+			delete(c.acc.removedTokens, id)
+		}
+	}
+	for id, e := range c.acc.users {
+		if !liveUsers[id] && e.touched.Load() <= since {
 			delete(c.acc.users, id)
 		}
 	}
 	for id, h := range c.acc.hashByID {
-		if !liveTokens[id] {
+		if !liveTokens[id] && c.acc.tokensByID[id].touched.Load() <= since {
 			delete(c.acc.tokens, h)
 			delete(c.acc.tokensByID, id)
 			delete(c.acc.hashByID, id)

@@ -62,6 +62,13 @@ func New(h *controller.Handlers, lim Limits) *gin.Engine {
 	root.GET("/option/", h.GetOptions)
 	root.PUT("/option/", h.UpdateOption)
 
+	groups := routeGroups{api: api, user: user, admin: admin, root: root}
+	userAdminRoutes(groups, h)
+	redemptionRoutes(groups, h)
+	usageRoutes(groups, h)
+	pricingRoutes(groups, h)
+	channelExtraRoutes(groups, h)
+
 	v1 := r.Group("/v1", middleware.CORS(), middleware.TokenAuth(h.Cache))
 	v1.GET("/models", h.ListModels)
 	v1.GET("/models/:model", h.RetrieveModel)
@@ -88,6 +95,14 @@ func New(h *controller.Handlers, lim Limits) *gin.Engine {
 		}
 	})
 	return r
+}
+
+// routeGroups are the /api groups by the role they require.
+type routeGroups struct {
+	api   *gin.RouterGroup // anyone
+	user  *gin.RouterGroup // role ≥ 1
+	admin *gin.RouterGroup // role ≥ 10
+	root  *gin.RouterGroup // role 100
 }
 
 // limitBody bounds admin request bodies like relay ones.
