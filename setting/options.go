@@ -32,6 +32,10 @@ const (
 	KeySelfUseModeEnabled             = "SelfUseModeEnabled"
 	KeyPreConsumeCompletionTokens     = "PreConsumeCompletionTokens"
 	KeyDisplayInCurrencyEnabled       = "DisplayInCurrencyEnabled"
+	KeyLogRetentionDays               = "LogRetentionDays"
+	KeyModelRequestRateLimitEnabled   = "ModelRequestRateLimitEnabled"
+	KeyModelRequestRateLimitCount     = "ModelRequestRateLimitCount"
+	KeyModelRequestRateLimitDuration  = "ModelRequestRateLimitDurationMinutes"
 )
 
 // ErrUnknownOption is wrapped by the error for a key that is not in the registry, so a handler can tell a typo
@@ -62,6 +66,10 @@ var registry = buildRegistry(
 	operationOption(KeySelfUseModeEnabled, func(o *operation_setting.Operation) *bool { return &o.SelfUseModeEnabled }, parseBool, strconv.FormatBool),
 	operationOption(KeyPreConsumeCompletionTokens, func(o *operation_setting.Operation) *int { return &o.PreConsumeCompletionTokens }, parseInt, strconv.Itoa),
 	operationOption(KeyDisplayInCurrencyEnabled, func(o *operation_setting.Operation) *bool { return &o.DisplayInCurrencyEnabled }, parseBool, strconv.FormatBool),
+	operationOption(KeyLogRetentionDays, func(o *operation_setting.Operation) *int { return &o.LogRetentionDays }, parseInt, strconv.Itoa),
+	operationOption(KeyModelRequestRateLimitEnabled, func(o *operation_setting.Operation) *bool { return &o.ModelRequestRateLimitEnabled }, parseBool, strconv.FormatBool),
+	operationOption(KeyModelRequestRateLimitCount, func(o *operation_setting.Operation) *int { return &o.ModelRequestRateLimitCount }, parseInt, strconv.Itoa),
+	operationOption(KeyModelRequestRateLimitDuration, func(o *operation_setting.Operation) *int { return &o.ModelRequestRateLimitDurationMinutes }, parseInt, strconv.Itoa),
 )
 
 // sortedKeys is Keys() computed once.

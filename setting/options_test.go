@@ -23,8 +23,9 @@ func restoreDefaults(t *testing.T) {
 
 var allKeys = []string{
 	KeyAutomaticDisableChannelEnabled, KeyCacheRatio, KeyCompletionRatio, KeyDisplayInCurrencyEnabled,
-	KeyExposeRatioEnabled, KeyGroupRatio, KeyModelPrice, KeyModelRatio, KeyPreConsumeCompletionTokens,
-	KeyQuotaForNewUser, KeyQuotaPerUnit, KeyRetryTimes, KeySelfUseModeEnabled,
+	KeyExposeRatioEnabled, KeyGroupRatio, KeyLogRetentionDays, KeyModelPrice, KeyModelRatio,
+	KeyModelRequestRateLimitCount, KeyModelRequestRateLimitDuration, KeyModelRequestRateLimitEnabled,
+	KeyPreConsumeCompletionTokens, KeyQuotaForNewUser, KeyQuotaPerUnit, KeyRetryTimes, KeySelfUseModeEnabled,
 }
 
 func TestKeysAndDefaults(t *testing.T) {

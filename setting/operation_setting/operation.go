@@ -33,18 +33,31 @@ type Operation struct {
 	PreConsumeCompletionTokens int
 	// DisplayInCurrencyEnabled asks the UI to show quota as money rather than raw quota.
 	DisplayInCurrencyEnabled bool
+	// LogRetentionDays deletes logs older than this many days, daily (0 keeps them forever).
+	LogRetentionDays int
+	// ModelRequestRateLimitEnabled turns on the per-user relay request limit below.
+	ModelRequestRateLimitEnabled bool
+	// ModelRequestRateLimitCount is how many relay requests one user may start per
+	// ModelRequestRateLimitDurationMinutes. ≥ 1 when enabled.
+	ModelRequestRateLimitCount int
+	// ModelRequestRateLimitDurationMinutes is the window of the per-user limit. 1..1440.
+	ModelRequestRateLimitDurationMinutes int
 }
 
 // Default returns the rules of a fresh install.
 func Default() Operation {
 	return Operation{
-		QuotaPerUnit:                   500000, // $0.002 per 1K tokens at ratio 1 makes 1000 tokens = 1000 quota
-		QuotaForNewUser:                0,
-		RetryTimes:                     2,
-		AutomaticDisableChannelEnabled: true,
-		SelfUseModeEnabled:             false,
-		PreConsumeCompletionTokens:     512,
-		DisplayInCurrencyEnabled:       true,
+		QuotaPerUnit:                         500000, // $0.002 per 1K tokens at ratio 1 makes 1000 tokens = 1000 quota
+		QuotaForNewUser:                      0,
+		RetryTimes:                           2,
+		AutomaticDisableChannelEnabled:       true,
+		SelfUseModeEnabled:                   false,
+		PreConsumeCompletionTokens:           512,
+		DisplayInCurrencyEnabled:             true,
+		LogRetentionDays:                     0,
+		ModelRequestRateLimitEnabled:         false,
+		ModelRequestRateLimitCount:           60,
+		ModelRequestRateLimitDurationMinutes: 1,
 	}
 }
 
@@ -60,6 +73,12 @@ func (o *Operation) Validate() error {
 		return fmt.Errorf("RetryTimes must be between 0 and %d, got %d", MaxRetryTimes, o.RetryTimes)
 	case o.PreConsumeCompletionTokens < 0:
 		return fmt.Errorf("PreConsumeCompletionTokens must not be negative, got %d", o.PreConsumeCompletionTokens)
+	case o.LogRetentionDays < 0 || o.LogRetentionDays > 36500:
+		return fmt.Errorf("LogRetentionDays must be between 0 and 36500, got %d", o.LogRetentionDays)
+	case o.ModelRequestRateLimitCount < 1 || o.ModelRequestRateLimitCount > 1_000_000:
+		return fmt.Errorf("ModelRequestRateLimitCount must be between 1 and 1000000, got %d", o.ModelRequestRateLimitCount)
+	case o.ModelRequestRateLimitDurationMinutes < 1 || o.ModelRequestRateLimitDurationMinutes > 1440:
+		return fmt.Errorf("ModelRequestRateLimitDurationMinutes must be between 1 and 1440, got %d", o.ModelRequestRateLimitDurationMinutes)
 	}
 	return nil
 }
