@@ -28,6 +28,10 @@ import (
 	"sluice/setting/operation_setting"
 )
 
+// criticalRateLimit is how many login, setup and redemption attempts one
+// IP may make per 3 minutes.
+const criticalRateLimit = 20
+
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
@@ -116,7 +120,7 @@ func run() error {
 		BodyLimit: cfg.MaxRequestBodyBytes,
 		Sessions:  &middleware.Sessions{Secret: []byte(cfg.SessionSecret), Store: store, Cache: cache}}
 	handler := router.New(handlers, router.Limits{APIPerWindow: cfg.GlobalAPIRateLimit,
-		WebPerWindow: cfg.GlobalWebRateLimit, Window: 3 * time.Minute})
+		WebPerWindow: cfg.GlobalWebRateLimit, CriticalPerWindow: criticalRateLimit, Window: 3 * time.Minute})
 
 	loops, stopLoops := context.WithCancel(context.Background())
 	defer stopLoops()

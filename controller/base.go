@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"sluice/constant"
 	"sluice/middleware"
 	"sluice/model"
 	"sluice/relay"
@@ -78,3 +79,14 @@ func idParam(c *gin.Context) (int, bool) {
 }
 
 func jsonNumber(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// audit records an admin action as a manage log (type 3), so operators can
+// see who changed what. It never includes secrets.
+func (h *Handlers) audit(c *gin.Context, content string) {
+	actor := middleware.SessionUser(c)
+	if actor == nil {
+		return
+	}
+	h.Writer.AddLog(model.Log{Type: constant.LogTypeManage, UserID: actor.ID, Username: actor.Username,
+		Content: content, RequestID: c.GetString(constant.CtxRequestID)})
+}

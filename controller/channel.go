@@ -117,6 +117,7 @@ func (h *Handlers) CreateChannel(c *gin.Context) {
 		return
 	}
 	h.reloadChannels(c)
+	h.audit(c, "created channel #"+strconv.Itoa(in.ID)+" ("+in.Name+")")
 	ok(c, in.Channel)
 }
 
@@ -144,6 +145,7 @@ func (h *Handlers) UpdateChannel(c *gin.Context) {
 		return
 	}
 	h.reloadChannels(c)
+	h.audit(c, "updated channel #"+strconv.Itoa(in.ID)+" ("+in.Name+")")
 	ch, err := h.Store.ChannelByID(in.ID)
 	if err != nil {
 		internal(c, err)
@@ -167,6 +169,7 @@ func (h *Handlers) DeleteChannel(c *gin.Context) {
 		return
 	}
 	h.reloadChannels(c)
+	h.audit(c, "deleted channel #"+strconv.Itoa(id))
 	ok(c, nil)
 }
 

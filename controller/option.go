@@ -40,6 +40,7 @@ func (h *Handlers) UpdateOption(c *gin.Context) {
 		badRequest(c, err.Error())
 		return
 	}
+	h.audit(c, "changed option "+in.Key)
 	ok(c, nil)
 }
 

@@ -30,8 +30,13 @@ type Sessions struct {
 	Secret []byte
 	Store  *model.Store
 	Cache  *model.Cache
-	// Secure marks cookies Secure (behind TLS).
+	// Secure forces Secure cookies; they are also Secure whenever the
+	// request came over TLS or through a proxy that says it did.
 	Secure bool
+}
+
+func (s *Sessions) secure(c *gin.Context) bool {
+	return s.Secure || c.Request.TLS != nil || strings.EqualFold(c.GetHeader("X-Forwarded-Proto"), "https")
 }
 
 func (s *Sessions) sign(payload string) string {
@@ -44,13 +49,13 @@ func (s *Sessions) sign(payload string) string {
 func (s *Sessions) Issue(c *gin.Context, userID int) {
 	payload := strconv.Itoa(userID) + "." + strconv.FormatInt(time.Now().Add(sessionTTL).Unix(), 10)
 	http.SetCookie(c.Writer, &http.Cookie{Name: SessionCookie, Value: payload + "." + s.sign(payload), Path: "/",
-		MaxAge: int(sessionTTL.Seconds()), HttpOnly: true, Secure: s.Secure, SameSite: http.SameSiteStrictMode})
+		MaxAge: int(sessionTTL.Seconds()), HttpOnly: true, Secure: s.secure(c), SameSite: http.SameSiteStrictMode})
 }
 
 // Clear removes the session cookie.
 func (s *Sessions) Clear(c *gin.Context) {
 	http.SetCookie(c.Writer, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
-		Secure: s.Secure, SameSite: http.SameSiteStrictMode})
+		Secure: s.secure(c), SameSite: http.SameSiteStrictMode})
 }
 
 func (s *Sessions) userFromCookie(c *gin.Context) int {

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"sluice/model"
 	"sluice/internal/testdb"
+	"sluice/model"
 )
 
 // logNow is the "now" of the log fixture; SumLogs takes it as a parameter,
@@ -161,15 +161,19 @@ func TestSumLogs(t *testing.T) {
 			{Group: "vip", ChannelID: 2},
 			{Username: "nobody"},
 		} {
+			// The quota sums the filtered consume logs; the rate counts the
+			// consume logs matching the other filters in the 60 s before
+			// now, whatever time window the caller chose.
 			var want model.LogStat
 			consume := f
 			consume.Type = 2
+			recent := consume
+			recent.StartTimestamp, recent.EndTimestamp = logNow-60, logNow
 			for _, l := range logs {
-				if !matches(l, consume) {
-					continue
+				if matches(l, consume) {
+					want.Quota += l.Quota
 				}
-				want.Quota += l.Quota
-				if l.CreatedAt >= logNow-60 && l.CreatedAt <= logNow {
+				if matches(l, recent) {
 					want.RPM++
 					want.TPM += int64(l.PromptTokens + l.CompletionTokens)
 				}

@@ -4,6 +4,7 @@ package router
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +21,10 @@ import (
 type Limits struct {
 	APIPerWindow int
 	WebPerWindow int
-	Window       time.Duration
+	// CriticalPerWindow limits login, setup and redemption per IP, which
+	// attackers would otherwise brute-force at the general API rate.
+	CriticalPerWindow int
+	Window            time.Duration
 }
 
 // New builds the HTTP handler.
@@ -30,7 +34,9 @@ func New(h *controller.Handlers, lim Limits) *gin.Engine {
 	r.Use(middleware.RequestID(), middleware.Recover())
 	r.ContextWithFallback = true
 
-	api := r.Group("/api", middleware.NewRateLimiter(lim.APIPerWindow, lim.Window).Middleware(), limitBody(h.BodyLimit))
+	critical := middleware.NewRateLimiter(lim.CriticalPerWindow, lim.Window)
+	api := r.Group("/api", middleware.NewRateLimiter(lim.APIPerWindow, lim.Window).Middleware(),
+		critical.CriticalPaths("/api/user/login", "/api/setup", "/api/user/topup"), limitBody(h.BodyLimit))
 	api.GET("/status", h.Status)
 	api.GET("/setup", h.GetSetup)
 	api.POST("/setup", h.PostSetup)
@@ -69,7 +75,8 @@ func New(h *controller.Handlers, lim Limits) *gin.Engine {
 	pricingRoutes(groups, h)
 	channelExtraRoutes(groups, h)
 
-	v1 := r.Group("/v1", middleware.CORS(), middleware.TokenAuth(h.Cache))
+	v1 := r.Group("/v1", middleware.CORS(), middleware.TokenAuth(h.Cache),
+		middleware.ModelRequestLimit(middleware.NewRateLimiter(0, time.Minute)))
 	v1.GET("/models", h.ListModels)
 	v1.GET("/models/:model", h.RetrieveModel)
 	relay := v1.Group("", middleware.Distribute(h.Cache, h.BodyLimit))
@@ -86,7 +93,8 @@ func New(h *controller.Handlers, lim Limits) *gin.Engine {
 		case strings.HasPrefix(p, "/api/"):
 			middleware.AbortAPI(c, http.StatusNotFound, "unknown endpoint")
 		default:
-			if !web.Allow(c.ClientIP(), time.Now()) {
+			if ok, retry := web.Allow(c.ClientIP(), time.Now()); !ok {
+				c.Header("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
 				c.String(http.StatusTooManyRequests, "too many requests")
 				return
 			}

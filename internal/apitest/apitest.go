@@ -45,7 +45,9 @@ type Options struct {
 	DB *gorm.DB
 	// APIRateLimit per 3 minutes per IP (0: effectively unlimited).
 	APIRateLimit int
-	BodyLimit    int64
+	// CriticalRateLimit per 3 minutes per IP on login/setup/topup (0: unlimited).
+	CriticalRateLimit int
+	BodyLimit         int64
 }
 
 // New starts a server with a root user (role 100, quota 100,000,000) whose
@@ -89,7 +91,7 @@ func New(tb testing.TB, opts Options) *Server {
 	}
 	h := &controller.Handlers{Store: store, Cache: cache, Engine: engine, Writer: writer, Version: "test",
 		BodyLimit: opts.BodyLimit, Sessions: &middleware.Sessions{Secret: []byte("apitest-session"), Store: store, Cache: cache}}
-	srv := httptest.NewServer(router.New(h, router.Limits{APIPerWindow: opts.APIRateLimit, WebPerWindow: 1 << 30, Window: 3 * time.Minute}))
+	srv := httptest.NewServer(router.New(h, router.Limits{APIPerWindow: opts.APIRateLimit, WebPerWindow: 1 << 30, CriticalPerWindow: opts.CriticalRateLimit, Window: 3 * time.Minute}))
 	tb.Cleanup(func() {
 		srv.Close()
 		tasks.Wait()
