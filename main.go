@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"sluice/common"
+	"sluice/common/metrics"
 	"sluice/controller"
 	"sluice/middleware"
 	"sluice/model"
@@ -121,18 +122,42 @@ func run() error {
 		Sessions:  &middleware.Sessions{Secret: []byte(cfg.SessionSecret), Store: store, Cache: cache}}
 	handler := router.New(handlers, router.Limits{APIPerWindow: cfg.GlobalAPIRateLimit,
 		WebPerWindow: cfg.GlobalWebRateLimit, CriticalPerWindow: criticalRateLimit, Window: 3 * time.Minute})
+	router.MountMetrics(handler, router.MetricsConfig{Enabled: cfg.MetricsEnabled, Token: cfg.MetricsToken})
+	if cfg.MetricsEnabled && cfg.MetricsToken == "" {
+		slog.Warn("/metrics is served without METRICS_TOKEN: anyone who reaches the port can scrape it")
+	}
+	if sqlDB, err := db.DB(); err == nil {
+		metrics.RegisterDBStats("main", sqlDB.Stats)
+	}
+	if logSQL, err := logDB.DB(); err == nil && logDB != db {
+		metrics.RegisterDBStats("log", logSQL.Stats)
+	}
 
 	loops, stopLoops := context.WithCancel(context.Background())
 	defer stopLoops()
+	if cfg.RedisConnString != "" {
+		rdb, err := common.NewRedis(cfg.RedisConnString, cfg.RedisPoolSize)
+		if err != nil {
+			return err
+		}
+		defer rdb.Close()
+		cache.AttachRedis(rdb, cfg.RedisKeyPrefix, writer.Pending)
+		handlers.Invalidator = service.NewInvalidator(rdb, cfg.RedisKeyPrefix, cache, store)
+		go handlers.Invalidator.Run(loops)
+		go cache.WatchRedis(loops)
+	}
+	go service.RunOptionSync(loops, store, cfg.SyncFrequency)
 	if cfg.BatchUpdateEnabled {
 		go writer.Run(loops, cfg.BatchUpdateInterval)
 	}
 	if cfg.MemoryCacheEnabled {
 		go cache.Run(loops, cfg.SyncFrequency)
 	}
+	go service.RunLogRetention(loops, store, writer) // LogRetentionDays: shortly after start, then daily
 	if cfg.EnablePprof {
 		go servePprof(cfg.PprofAddr)
 	}
+	go common.RunCPUMonitor(loops, operation_setting.CurrentCPUMonitorConfig) // CPUMonitor* / CPUProfile* options
 
 	srv := &http.Server{Addr: ":" + cfg.Port, Handler: handler, ReadHeaderTimeout: 30 * time.Second}
 	serveErr := make(chan error, 1)

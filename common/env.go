@@ -19,6 +19,7 @@ type Config struct {
 	LogSQLDSN           string
 	RedisConnString     string
 	RedisPoolSize       int
+	RedisKeyPrefix      string
 	SQLMaxIdleConns     int
 	SQLMaxOpenConns     int
 	SQLMaxLifetime      time.Duration
@@ -40,6 +41,10 @@ type Config struct {
 	ErrorLogEnabled     bool
 	MaxRequestBodyBytes int64
 	DataDir             string
+	// MetricsEnabled serves Prometheus metrics at /metrics (METRICS_ENABLED, default off).
+	MetricsEnabled bool
+	// MetricsToken, when set, is required as "Authorization: Bearer <token>" on /metrics (METRICS_TOKEN).
+	MetricsToken string
 }
 
 // LoadConfig reads the environment. A malformed number is an error rather
@@ -53,6 +58,7 @@ func LoadConfig() (*Config, error) {
 		LogSQLDSN:           p.str("LOG_SQL_DSN", ""),
 		RedisConnString:     p.str("REDIS_CONN_STRING", ""),
 		RedisPoolSize:       p.int("REDIS_POOL_SIZE", 10),
+		RedisKeyPrefix:      p.str("REDIS_KEY_PREFIX", ""),
 		SQLMaxIdleConns:     p.int("SQL_MAX_IDLE_CONNS", 100),
 		SQLMaxOpenConns:     p.int("SQL_MAX_OPEN_CONNS", 1000),
 		SQLMaxLifetime:      p.seconds("SQL_MAX_LIFETIME", 60),
@@ -74,6 +80,8 @@ func LoadConfig() (*Config, error) {
 		ErrorLogEnabled:     p.bool("ERROR_LOG_ENABLED", false),
 		MaxRequestBodyBytes: int64(p.int("MAX_REQUEST_BODY_MB", 32)) << 20,
 		DataDir:             p.str("SLUICE_DATA_DIR", "./data"),
+		MetricsEnabled:      p.bool("METRICS_ENABLED", false),
+		MetricsToken:        p.str("METRICS_TOKEN", ""),
 	}
 	if len(p.errs) > 0 {
 		return nil, fmt.Errorf("configuration: %s", strings.Join(p.errs, "; "))

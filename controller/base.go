@@ -25,6 +25,8 @@ type Handlers struct {
 	Version  string
 	// BodyLimit bounds admin request bodies too.
 	BodyLimit int64
+	// Invalidator tells other instances about changes (nil without Redis).
+	Invalidator *service.Invalidator
 }
 
 func ok(c *gin.Context, data any) {

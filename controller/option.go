@@ -3,6 +3,7 @@ package controller
 import (
 	"github.com/gin-gonic/gin"
 
+	"sluice/service"
 	"sluice/setting"
 )
 
@@ -39,6 +40,9 @@ func (h *Handlers) UpdateOption(c *gin.Context) {
 	if err := setting.Apply(in.Key, value); err != nil {
 		badRequest(c, err.Error())
 		return
+	}
+	if h.Invalidator != nil {
+		h.Invalidator.Publish(service.KindOptions, 0)
 	}
 	h.audit(c, "changed option "+in.Key)
 	ok(c, nil)

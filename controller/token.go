@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -57,8 +58,8 @@ func (in *tokenInput) validate() error {
 // tokenView shows a key with its live balance and derived status.
 func (h *Handlers) tokenView(t *model.Token) model.Token {
 	v := *t
-	if e := h.Cache.TokenEntryByID(t.ID); e != nil {
-		v.RemainQuota = e.Remain.Load()
+	if live, ok := h.Cache.TokenRemain(context.Background(), t.ID); ok {
+		v.RemainQuota = live
 	}
 	if v.Status == constant.TokenStatusEnabled {
 		switch {

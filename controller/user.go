@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -31,13 +32,12 @@ type userView struct {
 func (h *Handlers) viewUser(u *model.User) userView {
 	v := userView{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Email: u.Email, Role: u.Role,
 		Status: u.Status, Group: u.Group, Quota: u.Quota, UsedQuota: u.UsedQuota, RequestCount: u.RequestCount}
-	if e := h.Cache.UserEntry(u.ID); e != nil {
+	if live, ok := h.Cache.UserQuota(context.Background(), u.ID); ok {
 		// SQL lags the live balance by up to one batch interval.
-		pending := u.Quota - e.Quota.Load()
-		v.Quota = e.Quota.Load()
-		if pending > 0 {
+		if pending := u.Quota - live; pending > 0 {
 			v.UsedQuota += pending
 		}
+		v.Quota = live
 	}
 	return v
 }

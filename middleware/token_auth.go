@@ -77,7 +77,9 @@ func TokenAuth(cache *model.Cache) gin.HandlerFunc {
 		case t.Status == constant.TokenStatusExpired || t.Expired(time.Now()):
 			AbortRelay(c, relayerr.New(relayerr.KindForbidden, "this API key has expired").WithCode("token_expired"))
 			return
-		case t.Status == constant.TokenStatusExhausted || (!t.Unlimited && entry.Remain.Load() <= 0):
+		// A spent balance is refused by the reservation (429 as well), which
+		// reads the shared balance; the mirror here may lag other instances.
+		case t.Status == constant.TokenStatusExhausted:
 			AbortRelay(c, relayerr.New(relayerr.KindQuotaExceeded, "this API key's quota is exhausted"))
 			return
 		}

@@ -175,7 +175,9 @@ func (c *Cache) TokenEntryByID(id int) *TokenEntry {
 // one. The balance is only set for a user the cache has not seen: for a
 // known user the live balance wins over SQL, which lags by one batch.
 func (c *Cache) PutUser(u *User) *UserEntry {
-	return c.putUser(u, 0)
+	e := c.putUser(u, 0)
+	c.changed(KindUser, u.ID)
+	return e
 }
 
 // putUser is PutUser for the periodic refresh: a row read before the
@@ -203,6 +205,11 @@ func (c *Cache) putUser(u *User, since uint64) *UserEntry {
 
 // RemoveUser drops a user and refuses their keys from now on.
 func (c *Cache) RemoveUser(id int) {
+	c.removeUser(id)
+	c.changed(KindUser, id)
+}
+
+func (c *Cache) removeUser(id int) {
 	c.acc.mu.Lock()
 	defer c.acc.mu.Unlock()
 	delete(c.acc.users, id)
@@ -211,7 +218,9 @@ func (c *Cache) RemoveUser(id int) {
 
 // PutToken inserts or updates a cached key (balance rule as PutUser).
 func (c *Cache) PutToken(t *Token) *TokenEntry {
-	return c.putToken(t, 0)
+	e := c.putToken(t, 0)
+	c.changed(KindToken, t.ID)
+	return e
 }
 
 func (c *Cache) putToken(t *Token, since uint64) *TokenEntry {
@@ -239,6 +248,11 @@ func (c *Cache) putToken(t *Token, since uint64) *TokenEntry {
 
 // RemoveToken drops a key so it is refused at once.
 func (c *Cache) RemoveToken(id int) {
+	c.removeToken(id)
+	c.changed(KindToken, id)
+}
+
+func (c *Cache) removeToken(id int) {
 	c.acc.mu.Lock()
 	defer c.acc.mu.Unlock()
 	if h, ok := c.acc.hashByID[id]; ok {

@@ -71,13 +71,13 @@ func (e *Engine) Relay(ctx context.Context, w http.ResponseWriter, req *Request)
 		return relayerr.Wrap(relayerr.KindInvalidRequest, err.Error(), err).WithCode("model_price_not_configured")
 	}
 	estimate := e.estimate(req, price)
-	res, err := service.Reserve(req.User, req.Token, estimate)
+	res, err := service.Reserve(ctx, e.Cache, req.User, req.Token, estimate)
 	if err != nil {
 		return relayerr.Wrap(relayerr.KindQuotaExceeded, err.Error(), err)
 	}
 	out, committed, rerr := e.attempts(ctx, w, req)
 	if rerr != nil {
-		res.Refund()
+		res.Refund(context.WithoutCancel(ctx))
 		e.logError(req, rerr)
 		if committed {
 			return nil // the error already went out inside the stream
@@ -223,7 +223,7 @@ func (e *Engine) settle(req *Request, price helper.PriceData, res *service.Reser
 	} else {
 		cost = price.Quota(u)
 	}
-	charged, unpaid := res.Settle(cost)
+	charged, unpaid := res.Settle(context.Background(), cost)
 	user := req.User.Info()
 	token := req.Token.Info()
 	l := &model.Log{

@@ -1,6 +1,10 @@
 package service
 
-import "sluice/model"
+import (
+	"context"
+
+	"sluice/model"
+)
 
 // SetTokenRemain sets a key's remaining quota to target as an operator
 // sees it. The change is applied as a delta to both SQL and the live
@@ -21,29 +25,26 @@ func SetTokenRemain(store *model.Store, cache *model.Cache, w *BatchWriter, id i
 	if err := store.AddTokenRemain(id, delta); err != nil {
 		return err
 	}
-	if e := cache.TokenEntryByID(id); e != nil {
-		e.Remain.Add(delta)
-	}
+	cache.AddTokenRemain(context.Background(), id, delta)
 	return nil
 }
 
-// AddUserQuota changes a user's balance by delta (top-ups, admin edits)
-// in SQL and in the live balance alike. A negative delta never takes the
-// live balance below zero: it is clamped and the applied delta returned.
+// AddUserQuota changes a user's balance by delta (top-ups, admin edits) in
+// SQL and in the live balance alike. A negative delta never takes the live
+// balance below zero: it is clamped and the applied delta returned.
 func AddUserQuota(store *model.Store, cache *model.Cache, id int, delta int64) (int64, error) {
-	if e := cache.UserEntry(id); e != nil && delta < 0 {
-		delta = -takeUpTo(&e.Quota, -delta)
-		if err := store.AddUserQuota(id, delta); err != nil {
-			e.Quota.Add(-delta)
+	ctx := context.Background()
+	if delta < 0 && cache.UserEntry(id) != nil {
+		took := cache.TakeUserQuotaUpTo(ctx, id, -delta)
+		if err := store.AddUserQuota(id, -took); err != nil {
+			cache.AddUserQuota(ctx, id, took)
 			return 0, err
 		}
-		return delta, nil
+		return -took, nil
 	}
 	if err := store.AddUserQuota(id, delta); err != nil {
 		return 0, err
 	}
-	if e := cache.UserEntry(id); e != nil {
-		e.Quota.Add(delta)
-	}
+	cache.AddUserQuota(ctx, id, delta)
 	return delta, nil
 }
