@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"sluice/common"
+	"sluice/common/metrics"
 	"sluice/constant"
 	"sluice/model"
 	"sluice/relay/relayerr"
@@ -66,9 +67,11 @@ func TokenAuth(cache *model.Cache) gin.HandlerFunc {
 		}
 		entry, pin := lookupKey(cache, key)
 		if entry == nil {
+			metrics.CacheMiss("token")
 			AbortRelay(c, relayerr.New(relayerr.KindUnauthorized, "invalid API key"))
 			return
 		}
+		metrics.CacheHit("token")
 		t := entry.Info()
 		switch {
 		case t.Status == constant.TokenStatusDisabled:

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"sluice/common/metrics"
 	"sluice/constant"
 	"sluice/model"
 	relaycommon "sluice/relay/common"
@@ -62,10 +63,28 @@ type outcome struct {
 	streamErr *relayerr.Error
 }
 
+// trace collects one request's timings for the metrics.
+type trace struct {
+	channel  int
+	upstream time.Duration // waiting for upstream answers, all attempts
+	ttfb     time.Duration // arrival to the first byte sent to the client
+}
+
 // Relay serves one request. It returns nil once a response (possibly an
 // in-stream error event) was written, or the error the caller must render
 // when nothing was written yet.
 func (e *Engine) Relay(ctx context.Context, w http.ResponseWriter, req *Request) *relayerr.Error {
+	tr := &trace{}
+	rerr := e.relay(ctx, w, req, tr)
+	status := http.StatusOK
+	if rerr != nil {
+		status = rerr.Status
+	}
+	metrics.ObserveRelay(req.Peek.Model, tr.channel, status, time.Since(req.Start), tr.ttfb, tr.upstream)
+	return rerr
+}
+
+func (e *Engine) relay(ctx context.Context, w http.ResponseWriter, req *Request, tr *trace) *relayerr.Error {
 	price, err := helper.ModelPriceHelper(req.Peek.Model, req.Group)
 	if err != nil {
 		return relayerr.Wrap(relayerr.KindInvalidRequest, err.Error(), err).WithCode("model_price_not_configured")
@@ -75,7 +94,7 @@ func (e *Engine) Relay(ctx context.Context, w http.ResponseWriter, req *Request)
 	if err != nil {
 		return relayerr.Wrap(relayerr.KindQuotaExceeded, err.Error(), err)
 	}
-	out, committed, rerr := e.attempts(ctx, w, req)
+	out, committed, rerr := e.attempts(ctx, w, req, tr)
 	if rerr != nil {
 		res.Refund(context.WithoutCancel(ctx))
 		e.logError(req, rerr)
@@ -114,7 +133,7 @@ func (e *Engine) estimate(req *Request, price helper.PriceData) int64 {
 // attempts tries channels until one answers, following the retry rules:
 // another channel only on a retryable failure, never the same channel
 // twice, never after the first byte reached the client.
-func (e *Engine) attempts(ctx context.Context, w http.ResponseWriter, req *Request) (*outcome, bool, *relayerr.Error) {
+func (e *Engine) attempts(ctx context.Context, w http.ResponseWriter, req *Request, tr *trace) (*outcome, bool, *relayerr.Error) {
 	retries := operation_setting.Get().RetryTimes
 	if req.Pinned {
 		retries = 0
@@ -131,7 +150,8 @@ func (e *Engine) attempts(ctx context.Context, w http.ResponseWriter, req *Reque
 			ch = next
 		}
 		tried = append(tried, ch.ID)
-		out, committed, rerr := e.attempt(ctx, w, req, ch)
+		tr.channel = ch.ID
+		out, committed, rerr := e.attempt(ctx, w, req, ch, tr)
 		if rerr == nil {
 			return out, true, nil
 		}
@@ -154,7 +174,7 @@ func (e *Engine) attempts(ctx context.Context, w http.ResponseWriter, req *Reque
 
 // attempt makes one upstream call on ch. committed reports that bytes
 // reached the client, after which no retry is possible.
-func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, req *Request, ch *model.ChannelView) (*outcome, bool, *relayerr.Error) {
+func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, req *Request, ch *model.ChannelView, tr *trace) (*outcome, bool, *relayerr.Error) {
 	ad := AdaptorFor(ch.Type)
 	if ad == nil {
 		return nil, false, relayerr.New(relayerr.KindNoChannel, "this channel type is not supported yet").Retry()
@@ -179,19 +199,22 @@ func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, req *Reques
 		return nil, false, relayerr.Wrap(relayerr.KindInternal, "failed to build the upstream request", err)
 	}
 	if info.IsStream {
-		return e.stream(ctx, upCtx, cancel, w, ad, info, upReq)
+		return e.stream(ctx, upCtx, cancel, w, ad, info, upReq, tr)
 	}
 	var timer *time.Timer
 	if e.RelayTimeout > 0 {
 		timer = time.AfterFunc(e.RelayTimeout, func() { cancel(context.DeadlineExceeded) })
 		defer timer.Stop()
 	}
+	sent := time.Now()
 	resp, err := e.Client.Do(upReq)
 	if err != nil {
+		tr.upstream += time.Since(sent)
 		return nil, false, e.transportError(upCtx, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, e.MaxResponseBytes+1))
+	tr.upstream += time.Since(sent)
 	if err != nil {
 		return nil, false, e.transportError(upCtx, err)
 	}
@@ -211,6 +234,7 @@ func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, req *Reques
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
+	tr.ttfb = time.Since(req.Start)
 	_, _ = w.Write(out) // a client gone now is still charged: the upstream did the work
 	return res, true, nil
 }
@@ -224,6 +248,8 @@ func (e *Engine) settle(req *Request, price helper.PriceData, res *service.Reser
 		cost = price.Quota(u)
 	}
 	charged, unpaid := res.Settle(context.Background(), cost)
+	metrics.AddTokens(req.Peek.Model, u.PromptTokens, u.CompletionTokens)
+	metrics.AddQuota(req.Peek.Model, charged)
 	user := req.User.Info()
 	token := req.Token.Info()
 	l := &model.Log{

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"sluice/common/metrics"
 	"sluice/relay/channel"
 	relaycommon "sluice/relay/common"
 	"sluice/relay/relayerr"
@@ -22,11 +23,13 @@ var (
 // stream makes one streaming upstream call and relays it event by event:
 // each event is written and flushed as it arrives, nothing is buffered.
 func (e *Engine) stream(clientCtx, upCtx context.Context, cancel context.CancelCauseFunc, w http.ResponseWriter,
-	ad channel.Adaptor, info *relaycommon.RelayInfo, upReq *http.Request) (*outcome, bool, *relayerr.Error) {
+	ad channel.Adaptor, info *relaycommon.RelayInfo, upReq *http.Request, tr *trace) (*outcome, bool, *relayerr.Error) {
 	// STREAMING_TIMEOUT covers the wait for the first byte too.
 	idle := time.AfterFunc(e.StreamingTimeout, func() { cancel(errIdle) })
 	defer idle.Stop()
+	sent := time.Now()
 	resp, err := e.Client.Do(upReq)
+	tr.upstream += time.Since(sent)
 	if err != nil {
 		return nil, false, e.transportError(upCtx, err)
 	}
@@ -45,6 +48,9 @@ func (e *Engine) stream(clientCtx, upCtx context.Context, cancel context.CancelC
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	clientGone := rc.Flush() != nil
+	tr.ttfb = time.Since(info.StartTime)
+	metrics.StreamStarted()
+	defer metrics.StreamEnded()
 
 	dec := ad.NewStreamDecoder(info)
 	r := sse.NewReader(resp.Body, 0)
