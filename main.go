@@ -120,8 +120,12 @@ func run() error {
 	handlers := &controller.Handlers{Store: store, Cache: cache, Engine: engine, Writer: writer, Version: version,
 		BodyLimit: cfg.MaxRequestBodyBytes,
 		Sessions:  &middleware.Sessions{Secret: []byte(cfg.SessionSecret), Store: store, Cache: cache}}
-	handler := router.New(handlers, router.Limits{APIPerWindow: cfg.GlobalAPIRateLimit,
-		WebPerWindow: cfg.GlobalWebRateLimit, CriticalPerWindow: criticalRateLimit, Window: 3 * time.Minute})
+	handler, err := router.New(handlers, router.Limits{APIPerWindow: cfg.GlobalAPIRateLimit,
+		WebPerWindow: cfg.GlobalWebRateLimit, CriticalPerWindow: criticalRateLimit, Window: 3 * time.Minute,
+		TrustedProxies: cfg.TrustedProxies})
+	if err != nil {
+		return err
+	}
 	router.MountMetrics(handler, router.MetricsConfig{Enabled: cfg.MetricsEnabled, Token: cfg.MetricsToken})
 	if cfg.MetricsEnabled && cfg.MetricsToken == "" {
 		slog.Warn("/metrics is served without METRICS_TOKEN: anyone who reaches the port can scrape it")

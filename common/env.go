@@ -45,6 +45,10 @@ type Config struct {
 	MetricsEnabled bool
 	// MetricsToken, when set, is required as "Authorization: Bearer <token>" on /metrics (METRICS_TOKEN).
 	MetricsToken string
+	// TrustedProxies are the CIDRs or IPs whose X-Forwarded-For is
+	// believed (TRUSTED_PROXIES, comma-separated); empty trusts none, so a
+	// client cannot forge its address past an IP allow list or rate limit.
+	TrustedProxies []string
 }
 
 // LoadConfig reads the environment. A malformed number is an error rather
@@ -82,6 +86,7 @@ func LoadConfig() (*Config, error) {
 		DataDir:             p.str("SLUICE_DATA_DIR", "./data"),
 		MetricsEnabled:      p.bool("METRICS_ENABLED", false),
 		MetricsToken:        p.str("METRICS_TOKEN", ""),
+		TrustedProxies:      strings.FieldsFunc(p.str("TRUSTED_PROXIES", ""), func(r rune) bool { return r == ',' || r == ' ' }),
 	}
 	if len(p.errs) > 0 {
 		return nil, fmt.Errorf("configuration: %s", strings.Join(p.errs, "; "))

@@ -241,16 +241,3 @@ func (s *sluice) waitConsumeLogs(t *testing.T, keyName string, n int) []consumeL
 	}, func() string { return fmt.Sprintf("key %q has %d consume logs, want %d", keyName, len(logs), n) })
 	return logs
 }
-
-// eventually polls cond every 50 ms until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, cond func() bool, describe func() string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", within, describe())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-

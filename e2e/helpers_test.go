@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -16,12 +15,12 @@ import (
 	"github.com/openai/openai-go/v3/option"
 )
 
-
 // client is an openai-go client for sluice with SDK retries off, so every
 // call the test makes is exactly one request.
-func (s *sluice) client(key string) openai.Client {
-	return openai.NewClient(option.WithBaseURL(s.URL+"/v1/"), option.WithAPIKey(key),
+func (s *sluice) client(key string) *openai.Client {
+	c := openai.NewClient(option.WithBaseURL(s.URL+"/v1/"), option.WithAPIKey(key),
 		option.WithMaxRetries(0), option.WithRequestTimeout(30*time.Second))
+	return &c
 }
 
 // post sends body to a /v1 path with the key (none when empty) and extra
@@ -79,8 +78,6 @@ func (r *sseReader) next() (string, error) {
 	return "", io.EOF
 }
 
-// ---- money ----
-
 // tokens is a usage as an upstream reports it.
 type tokens struct{ Prompt, Completion int }
 
@@ -109,12 +106,20 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 	if err := json.Unmarshal(b, &y); err != nil {
 		t.Fatalf("not JSON: %s", b)
 	}
-	return fmt.Sprint(normalize(x)) == fmt.Sprint(normalize(y))
+	// Re-encoded, both are canonical: encoding/json sorts object keys.
+	cx, _ := json.Marshal(x)
+	cy, _ := json.Marshal(y)
+	return string(cx) == string(cy)
 }
 
-// normalize re-encodes a decoded JSON value canonically (sorted keys).
-func normalize(v any) string {
-	b, _ := json.Marshal(v) // encoding/json sorts map keys
-	return string(b)
+// eventually polls cond every 50 ms until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, cond func() bool, describe func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", within, describe())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
-

@@ -26,8 +26,18 @@ var sluiceBin string
 
 // TestMain builds sluice once; every test then runs its own process.
 // SLUICE_E2E_RACE=1 builds it with the race detector, so data races in
-// sluice itself surface as a non-zero exit at shutdown.
+// sluice itself surface as a non-zero exit at shutdown. SLUICE_E2E_BIN
+// tests an already built binary instead (a release artifact).
 func TestMain(m *testing.M) {
+	if bin := os.Getenv("SLUICE_E2E_BIN"); bin != "" {
+		abs, err := filepath.Abs(bin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			os.Exit(1)
+		}
+		sluiceBin = abs
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "sluice-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -209,4 +219,3 @@ func randomString(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)[:n]
 }
-

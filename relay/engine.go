@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"sluice/common/metrics"
@@ -155,6 +157,7 @@ func (e *Engine) attempts(ctx context.Context, w http.ResponseWriter, req *Reque
 		if rerr == nil {
 			return out, true, nil
 		}
+		rerr.Redact(secretsOf(ch)...)
 		last = rerr
 		slog.Warn("relay attempt failed", "request_id", req.RequestID, "channel_id", ch.ID,
 			"attempt", attempt+1, "status", rerr.Status, "err", rerr.Error())
@@ -272,4 +275,17 @@ func (e *Engine) logError(req *Request, rerr *relayerr.Error) {
 		TokenName: token.Name, TokenID: token.ID, ModelName: req.Peek.Model, Group: req.Group,
 		RequestID: req.RequestID, IsStream: req.Peek.Stream, Content: rerr.Message,
 		UseTime: int(time.Since(req.Start).Seconds())})
+}
+
+// secretsOf lists what of a channel must never reach a client verbatim:
+// its key(s), base URL and host.
+func secretsOf(ch *model.ChannelView) []string {
+	out := strings.Fields(ch.Key)
+	if ch.BaseURL != "" {
+		out = append(out, strings.TrimRight(ch.BaseURL, "/"))
+		if u, err := url.Parse(ch.BaseURL); err == nil && u.Host != "" {
+			out = append(out, u.Host, u.Hostname())
+		}
+	}
+	return out
 }

@@ -71,7 +71,7 @@ func (e *Engine) stream(clientCtx, upCtx context.Context, cancel context.CancelC
 		idle.Stop()
 		out, done, derr := dec.Decode(ev)
 		if derr != nil {
-			streamErr = derr
+			streamErr = derr.Redact(secretsOf(info.Channel)...)
 			break
 		}
 		if out != nil && !clientGone {

@@ -3,6 +3,7 @@
 package router
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,13 +26,18 @@ type Limits struct {
 	// attackers would otherwise brute-force at the general API rate.
 	CriticalPerWindow int
 	Window            time.Duration
+	// TrustedProxies may set X-Forwarded-For; nil trusts nobody.
+	TrustedProxies []string
 }
 
 // New builds the HTTP handler.
-func New(h *controller.Handlers, lim Limits) *gin.Engine {
+func New(h *controller.Handlers, lim Limits) (*gin.Engine, error) {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
-	r.Use(middleware.RequestID(), middleware.Recover())
+	if err := r.SetTrustedProxies(lim.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
+	r.Use(middleware.RequestID(), middleware.Recover(), middleware.Cache())
 	r.ContextWithFallback = true
 
 	critical := middleware.NewRateLimiter(lim.CriticalPerWindow, lim.Window)
@@ -102,7 +108,7 @@ func New(h *controller.Handlers, lim Limits) *gin.Engine {
 			c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(placeholderPage))
 		}
 	})
-	return r
+	return r, nil
 }
 
 // routeGroups are the /api groups by the role they require.

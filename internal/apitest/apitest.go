@@ -91,7 +91,11 @@ func New(tb testing.TB, opts Options) *Server {
 	}
 	h := &controller.Handlers{Store: store, Cache: cache, Engine: engine, Writer: writer, Version: "test",
 		BodyLimit: opts.BodyLimit, Sessions: &middleware.Sessions{Secret: []byte("apitest-session"), Store: store, Cache: cache}}
-	srv := httptest.NewServer(router.New(h, router.Limits{APIPerWindow: opts.APIRateLimit, WebPerWindow: 1 << 30, CriticalPerWindow: opts.CriticalRateLimit, Window: 3 * time.Minute}))
+	handler, err := router.New(h, router.Limits{APIPerWindow: opts.APIRateLimit, WebPerWindow: 1 << 30, CriticalPerWindow: opts.CriticalRateLimit, Window: 3 * time.Minute})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(handler)
 	tb.Cleanup(func() {
 		srv.Close()
 		tasks.Wait()
