@@ -119,7 +119,8 @@ func run() error {
 	}
 	handlers := &controller.Handlers{Store: store, Cache: cache, Engine: engine, Writer: writer, Version: version,
 		BodyLimit: cfg.MaxRequestBodyBytes,
-		Sessions:  &middleware.Sessions{Secret: []byte(cfg.SessionSecret), Store: store, Cache: cache}}
+		Sessions:  &middleware.Sessions{Secret: []byte(cfg.SessionSecret), Store: store, Cache: cache},
+		Redeemer:  &service.Redeemer{Store: store, Cache: cache, Writer: writer}}
 	handler, err := router.New(handlers, router.Limits{APIPerWindow: cfg.GlobalAPIRateLimit,
 		WebPerWindow: cfg.GlobalWebRateLimit, CriticalPerWindow: criticalRateLimit, Window: 3 * time.Minute,
 		TrustedProxies: cfg.TrustedProxies})
@@ -139,6 +140,9 @@ func run() error {
 
 	loops, stopLoops := context.WithCancel(context.Background())
 	defer stopLoops()
+	background, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	handlers.Background = background
 	if cfg.RedisConnString != "" {
 		rdb, err := common.NewRedis(cfg.RedisConnString, cfg.RedisPoolSize)
 		if err != nil {
@@ -185,6 +189,7 @@ func run() error {
 	if err := srv.Shutdown(ctx); err != nil {
 		slog.Warn("some requests did not finish within 30 s", "err", err)
 	}
+	stopBackground() // channel tests started by an admin stop here
 	tasks.Wait()
 	stopLoops()
 	if err := writer.Close(); err != nil {

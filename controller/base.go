@@ -3,8 +3,10 @@
 package controller
 
 import (
+	"context"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/gin-gonic/gin"
 
@@ -27,6 +29,20 @@ type Handlers struct {
 	BodyLimit int64
 	// Invalidator tells other instances about changes (nil without Redis).
 	Invalidator *service.Invalidator
+	// Redeemer redeems top-up codes and counts each user's failures.
+	Redeemer *service.Redeemer
+	// Background bounds work a handler leaves running after it answers
+	// (testing every channel); main cancels it at shutdown.
+	Background context.Context
+
+	testAllRunning atomic.Bool
+}
+
+func (h *Handlers) background() context.Context {
+	if h.Background != nil {
+		return h.Background
+	}
+	return context.Background()
 }
 
 func ok(c *gin.Context, data any) {

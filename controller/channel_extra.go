@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/gin-gonic/gin"
 
@@ -17,6 +16,7 @@ import (
 	"sluice/model"
 	"sluice/relay"
 	"sluice/relay/relayerr"
+	"sluice/setting/operation_setting"
 )
 
 // testAllConcurrency bounds how many channels GET /api/channel/test calls
@@ -92,21 +92,12 @@ func testFailure(err error) string {
 	return "channel test failed"
 }
 
-// testAllGuards holds one "a test-all is running" flag per Handlers, so two
-// clicks do not test every channel twice at once.
-var testAllGuards sync.Map // *Handlers → *atomic.Bool
-
-func (h *Handlers) testAllGuard() *atomic.Bool {
-	g, _ := testAllGuards.LoadOrStore(h, new(atomic.Bool))
-	return g.(*atomic.Bool)
-}
-
 // TestAllChannels answers GET /api/channel/test: it tests every enabled
 // channel in the background, a few at a time, and answers at once. A
 // channel whose test shows a dead key or account is auto-disabled when its
 // auto_ban and the AutomaticDisableChannelEnabled option allow it.
 func (h *Handlers) TestAllChannels(c *gin.Context) {
-	guard := h.testAllGuard()
+	guard := &h.testAllRunning
 	if !guard.CompareAndSwap(false, true) {
 		fail(c, http.StatusConflict, "a test of all channels is already running")
 		return
@@ -119,22 +110,28 @@ func (h *Handlers) TestAllChannels(c *gin.Context) {
 	}
 	h.Engine.Tasks.Go(context.WithoutCancel(c.Request.Context()), func() {
 		defer guard.Store(false)
-		h.testAll(context.Background(), chans)
+		h.testAll(h.background(), chans)
 	})
 	ok(c, gin.H{"channels": len(chans)})
 }
 
+// testAll tests chans, testAllConcurrency at a time; it starts no new test
+// once ctx is done.
 func (h *Handlers) testAll(ctx context.Context, chans []*model.ChannelView) {
 	sem := make(chan struct{}, testAllConcurrency)
 	var wg sync.WaitGroup
+	defer wg.Wait()
 	for _, ch := range chans {
-		sem <- struct{}{}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			h.testOne(ctx, ch)
 		})
 	}
-	wg.Wait()
 }
 
 func (h *Handlers) testOne(ctx context.Context, ch *model.ChannelView) {
@@ -151,8 +148,8 @@ func (h *Handlers) testOne(ctx context.Context, ch *model.ChannelView) {
 	}
 	slog.Warn("channel test failed", "channel_id", ch.ID, "model", m, "err", testFailure(err))
 	var re *relayerr.Error
-	if errors.As(err, &re) && re.DisableChannel && h.Engine.Health != nil {
-		// ChannelHealth checks auto_ban and AutomaticDisableChannelEnabled.
+	if errors.As(err, &re) && re.DisableChannel && ch.AutoBan && h.Engine.Health != nil &&
+		operation_setting.Get().AutomaticDisableChannelEnabled {
 		h.Engine.Health.AutoDisable(ch, "channel test: "+re.Message)
 	}
 }

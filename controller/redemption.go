@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -26,18 +25,7 @@ type redemptionInput struct {
 	ExpiredTime *int64 `json:"expired_time"`
 }
 
-// redeemers holds one service.Redeemer (and so one failure counter) per
-// Handlers, i.e. per server. It belongs in Handlers as a field; until that
-// is added, this keeps servers in one process (tests) from sharing counters.
-var redeemers sync.Map // *Handlers → *service.Redeemer
-
-func (h *Handlers) redeemer() *service.Redeemer {
-	if r, found := redeemers.Load(h); found {
-		return r.(*service.Redeemer)
-	}
-	r, _ := redeemers.LoadOrStore(h, &service.Redeemer{Store: h.Store, Cache: h.Cache, Writer: h.Writer})
-	return r.(*service.Redeemer)
-}
+func (h *Handlers) redeemer() *service.Redeemer { return h.Redeemer }
 
 // CreateRedemptions answers POST /api/redemption/ {name, quota, count,
 // expired_time}: data is the array of new codes, the only time they are
@@ -180,9 +168,9 @@ func (h *Handlers) DeleteRedemption(c *gin.Context) {
 }
 
 // DeleteInvalidRedemptions answers DELETE /api/redemption/invalid: every
-// used or disabled code goes; data is how many.
+// used, disabled or expired code goes; data is how many.
 func (h *Handlers) DeleteInvalidRedemptions(c *gin.Context) {
-	n, err := h.Store.DeleteInvalidRedemptions()
+	n, err := h.Store.DeleteInvalidRedemptions(time.Now().Unix())
 	if err != nil {
 		internal(c, err)
 		return

@@ -118,7 +118,7 @@ func (h *Handlers) UpdateUser(c *gin.Context) {
 		badRequest(c, "invalid JSON body or missing id")
 		return
 	}
-	u, err := h.userAdmin().Update(middleware.SessionUser(c), service.UserEdit{ID: in.ID, Username: in.Username,
+	u, err := h.userAdmin().Update(c.Request.Context(), middleware.SessionUser(c), service.UserEdit{ID: in.ID, Username: in.Username,
 		DisplayName: in.DisplayName, Password: in.Password, Quota: in.Quota, Group: in.Group, Role: in.Role})
 	if err != nil {
 		refuseUser(c, err)

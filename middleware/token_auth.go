@@ -86,7 +86,7 @@ func TokenAuth(cache *model.Cache) gin.HandlerFunc {
 			AbortRelay(c, relayerr.New(relayerr.KindQuotaExceeded, "this API key's quota is exhausted"))
 			return
 		}
-		if len(t.AllowIPs) > 0 {
+		if len(t.AllowIPs) > 0 || t.DenyAll {
 			ip, err := netip.ParseAddr(c.ClientIP())
 			if err != nil || !t.AllowsIP(ip) {
 				AbortRelay(c, relayerr.New(relayerr.KindForbidden, "this API key may not be used from your IP address").WithCode("ip_not_allowed"))

@@ -305,11 +305,12 @@ func (c *Cache) GiveQuota(ctx context.Context, u *UserEntry, t *TokenEntry, amou
 		return
 	}
 	ui, ti := u.Info(), t.Info()
-	tokenID := ti.ID
 	if ti.Unlimited {
-		tokenID = 0
+		// An unlimited key has no balance to give back to.
+		c.addBalances(ctx, ui.ID, 0, amount, u, nil)
+		return
 	}
-	c.addBalances(ctx, ui.ID, tokenID, amount, u, t)
+	c.addBalances(ctx, ui.ID, ti.ID, amount, u, t)
 }
 
 // AddUserQuota changes a user's live balance by delta (the SQL side is the
@@ -377,13 +378,20 @@ func (c *Cache) UserQuota(ctx context.Context, id int) (int64, bool) {
 	e := c.UserEntry(id)
 	if c.bal.useRedis() {
 		v, err := c.bal.rdb.Get(ctx, c.bal.userKey(id)).Int64()
+		if errors.Is(err, redis.Nil) {
+			// Not in Redis yet: this instance's copy may miss what others
+			// charged, so seed from SQL (as the scripts do) and read again.
+			if err = c.bal.seed(ctx, true, id); err == nil {
+				v, err = c.bal.rdb.Get(ctx, c.bal.userKey(id)).Int64()
+			}
+		}
 		if err == nil {
 			if e != nil {
 				e.Quota.Store(v)
 			}
 			return v, true
 		}
-		if !errors.Is(err, redis.Nil) {
+		if !errors.Is(err, redis.Nil) && !errors.Is(err, ErrNotFound) {
 			c.bal.markDown(err)
 		}
 	}
@@ -398,13 +406,20 @@ func (c *Cache) TokenRemain(ctx context.Context, id int) (int64, bool) {
 	e := c.TokenEntryByID(id)
 	if c.bal.useRedis() {
 		v, err := c.bal.rdb.Get(ctx, c.bal.tokenKey(id)).Int64()
+		if errors.Is(err, redis.Nil) {
+			// Not in Redis yet: this instance's copy may miss what others
+			// charged, so seed from SQL (as the scripts do) and read again.
+			if err = c.bal.seed(ctx, false, id); err == nil {
+				v, err = c.bal.rdb.Get(ctx, c.bal.tokenKey(id)).Int64()
+			}
+		}
 		if err == nil {
 			if e != nil {
 				e.Remain.Store(v)
 			}
 			return v, true
 		}
-		if !errors.Is(err, redis.Nil) {
+		if !errors.Is(err, redis.Nil) && !errors.Is(err, ErrNotFound) {
 			c.bal.markDown(err)
 		}
 	}
@@ -500,4 +515,54 @@ func (c *Cache) TakeUserQuotaUpTo(ctx context.Context, id int, amount int64) int
 		c.bal.recordOutage(id, 0, true, -took)
 	}
 	return took
+}
+
+// TakeTokenRemainUpTo takes as much of amount from a key's balance as it
+// holds, atomically, and reports how much.
+func (c *Cache) TakeTokenRemainUpTo(ctx context.Context, id int, amount int64) int64 {
+	t := c.TokenEntryByID(id)
+	if t == nil || amount <= 0 {
+		return 0
+	}
+	if c.bal.useRedis() {
+		res, err := c.bal.runTokenOnly(ctx, id, amount)
+		if err == nil {
+			t.Remain.Store(res[1])
+			return res[0]
+		}
+		c.bal.markDown(err)
+	}
+	took := takeUpTo(&t.Remain, amount)
+	if c.bal.rdb != nil && took > 0 {
+		c.bal.outMu.Lock()
+		if c.bal.outToken == nil {
+			c.bal.outUser, c.bal.outToken = map[int]int64{}, map[int]int64{}
+		}
+		c.bal.outToken[id] -= took
+		c.bal.outMu.Unlock()
+	}
+	return took
+}
+
+var takeTokenUpToScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return {-3} end
+local take = math.min(tonumber(ARGV[1]), tonumber(v))
+if take < 0 then take = 0 end
+return {take, redis.call('DECRBY', KEYS[1], take)}`)
+
+func (b *balances) runTokenOnly(ctx context.Context, id int, amount int64) ([]int64, error) {
+	for attempt := 0; attempt < 3; attempt++ {
+		res, err := takeTokenUpToScript.Run(ctx, b.rdb, []string{b.tokenKey(id)}, amount).Int64Slice()
+		if err != nil {
+			return nil, err
+		}
+		if res[0] != -3 {
+			return res, nil
+		}
+		if err := b.seed(ctx, false, id); err != nil {
+			return nil, err
+		}
+	}
+	return nil, errors.New("balance could not be seeded")
 }

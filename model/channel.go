@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,7 +25,7 @@ type Channel struct {
 	Priority      int64   `json:"priority" gorm:"default:0"`
 	Weight        uint    `json:"weight" gorm:"default:0"`
 	Status        int     `json:"status" gorm:"not null;default:1"`
-	AutoBan       int     `json:"auto_ban" gorm:"default:1"`
+	AutoBan       int     `json:"auto_ban"`
 	Tag           string  `json:"tag" gorm:"size:64;index"`
 	Setting       string  `json:"setting" gorm:"type:text"`
 	ParamOverride string  `json:"param_override" gorm:"type:text"`
@@ -80,6 +81,9 @@ func ValidateChannel(c *Channel) error {
 	if c.Status == 0 {
 		c.Status = 1
 	}
+	// Stored normalised, so membership filters can match ",name,".
+	c.Models = strings.Join(SplitList(c.Models), ",")
+	c.Group = strings.Join(SplitList(c.Group), ",")
 	return nil
 }
 
@@ -130,12 +134,17 @@ func (s *Store) UpdateChannel(c *Channel, plainKey string) error {
 // SetChannelStatus switches a channel on or off and its abilities with it.
 func (s *Store) SetChannelStatus(id, status int) error {
 	return s.DB.Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&Channel{}).Where("id = ?", id).Update("status", status)
-		if res.Error != nil {
-			return res.Error
+		// Existence is checked on its own: MySQL reports 0 rows affected
+		// when the status is already the one being set.
+		var n int64
+		if err := tx.Model(&Channel{}).Where("id = ?", id).Count(&n).Error; err != nil {
+			return err
 		}
-		if res.RowsAffected == 0 {
+		if n == 0 {
 			return ErrNotFound
+		}
+		if err := tx.Model(&Channel{}).Where("id = ?", id).Update("status", status).Error; err != nil {
+			return err
 		}
 		return tx.Model(&Ability{}).Where("channel_id = ?", id).Update("enabled", status == 1).Error
 	})
@@ -191,18 +200,31 @@ type ChannelFilter struct {
 // ListChannels returns one page of channels and the total.
 func (s *Store) ListChannels(f ChannelFilter) ([]Channel, int64, error) {
 	q := s.DB.Model(&Channel{})
-	if f.Keyword != "" {
-		like := "%" + f.Keyword + "%"
-		q = q.Where("name LIKE ? OR base_url LIKE ? OR CAST(id AS CHAR(20)) = ?", like, like, f.Keyword)
-		if dialectOf(s.DB) == DialectPostgres {
-			q = s.DB.Model(&Channel{}).Where("name LIKE ? OR base_url LIKE ? OR CAST(id AS TEXT) = ?", like, like, f.Keyword)
+	if kw := strings.TrimSpace(f.Keyword); kw != "" {
+		like := "%" + likeEscaper.Replace(strings.ToLower(kw)) + "%"
+		cond := "LOWER(name) LIKE ? ESCAPE '!' OR LOWER(base_url) LIKE ? ESCAPE '!'"
+		args := []any{like, like}
+		if id, err := strconv.Atoi(kw); err == nil && id > 0 {
+			cond = "id = ? OR " + cond
+			args = append([]any{id}, args...)
 		}
+		q = q.Where("("+cond+")", args...)
 	}
 	if f.Group != "" {
-		q = q.Where(quoteCol(s.DB, "group")+" LIKE ?", "%"+f.Group+"%")
+		// Membership in the comma list, not a substring: "vip" must not
+		// match a channel of group "supervip" only.
+		list := "(',' || " + quoteCol(s.DB, "group") + " || ',')"
+		if dialectOf(s.DB) == DialectMySQL {
+			list = "CONCAT(',', " + quoteCol(s.DB, "group") + ", ',')"
+		}
+		q = q.Where(list+" LIKE ? ESCAPE '!'", "%,"+likeEscaper.Replace(f.Group)+",%")
 	}
 	if f.Model != "" {
-		q = q.Where("models LIKE ?", "%"+f.Model+"%")
+		list := "(',' || models || ',')"
+		if dialectOf(s.DB) == DialectMySQL {
+			list = "CONCAT(',', models, ',')"
+		}
+		q = q.Where(list+" LIKE ? ESCAPE '!'", "%,"+likeEscaper.Replace(f.Model)+",%")
 	}
 	if f.Tag != "" {
 		q = q.Where("tag = ?", f.Tag)

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -46,6 +45,8 @@ type channelIndex struct {
 	routes   map[string]map[string][]tier // group → model → tiers, highest priority first
 	byGroup  map[string][]string          // group → sorted model names with an enabled channel
 	allModel []string
+	// groupsOf lists, per model, the groups with an enabled channel for it.
+	groupsOf map[string][]string
 	// known holds every group/model pair some channel lists, enabled or
 	// not, so a request for a served-but-disabled model gets 503 and one
 	// for a model nobody serves gets 404.
@@ -159,15 +160,7 @@ func (c *Cache) loadChannels() error {
 			slog.Error("channel key unreadable; channel skipped", "channel_id", ch.ID, "err", err)
 			continue
 		}
-		v := &ChannelView{ID: ch.ID, Type: ch.Type, Name: ch.Name, BaseURL: ch.BaseURL, Key: key,
-			Priority: ch.Priority, Weight: ch.Weight, Status: ch.Status, AutoBan: ch.AutoBan != 0,
-			Group: ch.Group, Models: SplitList(ch.Models), Tag: ch.Tag}
-		if ch.ModelMapping != "" {
-			_ = json.Unmarshal([]byte(ch.ModelMapping), &v.ModelMapping)
-		}
-		if ch.Headers != "" {
-			_ = json.Unmarshal([]byte(ch.Headers), &v.Headers)
-		}
+		v := channelViewOf(ch, key)
 		idx.byID[ch.ID] = v
 	}
 	type key struct{ group, model string }
@@ -203,8 +196,15 @@ func (c *Cache) loadChannels() error {
 		idx.byGroup[k.group] = append(idx.byGroup[k.group], k.model)
 		models[k.model] = true
 	}
+	idx.groupsOf = map[string][]string{}
 	for g := range idx.byGroup {
 		sort.Strings(idx.byGroup[g])
+		for _, m := range idx.byGroup[g] {
+			idx.groupsOf[m] = append(idx.groupsOf[m], g)
+		}
+	}
+	for _, gs := range idx.groupsOf {
+		sort.Strings(gs)
 	}
 	for m := range models {
 		idx.allModel = append(idx.allModel, m)
@@ -216,3 +216,7 @@ func (c *Cache) loadChannels() error {
 
 // AllModels lists every model some enabled channel serves.
 func (c *Cache) AllModels() []string { return c.chans.Load().allModel }
+
+// ModelGroups maps each served model to the sorted groups with an enabled
+// channel for it. The map is shared: callers must not modify it.
+func (c *Cache) ModelGroups() map[string][]string { return c.chans.Load().groupsOf }

@@ -1,6 +1,9 @@
 package model
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Token is an API key. Only the SHA-256 of the secret is stored; the secret
 // itself is shown once, when the key is created.
@@ -58,8 +61,8 @@ type TokenFilter struct {
 // ListTokens returns one page of a user's keys and the total.
 func (s *Store) ListTokens(f TokenFilter) ([]Token, int64, error) {
 	q := s.DB.Model(&Token{}).Where("user_id = ?", f.UserID)
-	if f.Keyword != "" {
-		q = q.Where("name LIKE ?", "%"+f.Keyword+"%")
+	if kw := strings.TrimSpace(f.Keyword); kw != "" {
+		q = q.Where("LOWER(name) LIKE ? ESCAPE '!'", "%"+likeEscaper.Replace(strings.ToLower(kw))+"%")
 	}
 	var total int64
 	if err := q.Count(&total).Error; err != nil {

@@ -98,8 +98,8 @@ type UserFilter struct {
 func (s *Store) ListUsers(f UserFilter) ([]User, int64, error) {
 	q := s.DB.Model(&User{})
 	if kw := strings.TrimSpace(f.Keyword); kw != "" {
-		like := "%" + kw + "%"
-		q = q.Where("username LIKE ? OR display_name LIKE ? OR email LIKE ?", like, like, like)
+		like := "%" + likeEscaper.Replace(strings.ToLower(kw)) + "%"
+		q = q.Where("LOWER(username) LIKE ? ESCAPE '!' OR LOWER(display_name) LIKE ? ESCAPE '!' OR LOWER(email) LIKE ? ESCAPE '!'", like, like, like)
 	}
 	var total int64
 	if err := q.Count(&total).Error; err != nil {

@@ -40,7 +40,9 @@ type TokenInfo struct {
 	ModelLimitsEnabled bool
 	ModelLimits        map[string]struct{}
 	AllowIPs           []netip.Prefix
-	Group              string
+	// DenyAll is set when the stored allow list cannot be parsed.
+	DenyAll bool
+	Group   string
 }
 
 // AllowsModel reports whether the key's model limits let it call model.
@@ -55,6 +57,9 @@ func (t *TokenInfo) AllowsModel(model string) bool {
 // AllowsIP reports whether the key may be used from ip (an empty list
 // allows every address).
 func (t *TokenInfo) AllowsIP(ip netip.Addr) bool {
+	if t.DenyAll {
+		return false
+	}
 	if len(t.AllowIPs) == 0 {
 		return true
 	}
@@ -93,6 +98,10 @@ func ParseAllowIPs(s string) ([]netip.Prefix, error) {
 			if err != nil {
 				return nil, &InvalidIPError{Entry: f}
 			}
+			if p.Addr().Is4In6() && p.Bits() >= 96 {
+				// "::ffff:192.0.2.0/120" means 192.0.2.0/24.
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
 			out = append(out, p.Masked())
 			continue
 		}
@@ -123,10 +132,10 @@ func tokenInfoOf(t *Token) *TokenInfo {
 		}
 	}
 	// Stored values were validated on save; an unparsable legacy value
-	// fails closed with an impossible prefix rather than allowing everyone.
+	// fails closed: nobody may use the key until an admin fixes it.
 	ips, err := ParseAllowIPs(t.AllowIps)
 	if err != nil {
-		ips = []netip.Prefix{netip.PrefixFrom(netip.IPv6Unspecified(), 128)}
+		info.DenyAll = true
 	}
 	info.AllowIPs = ips
 	return info

@@ -2,10 +2,12 @@ package service
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
+	"sluice/common/metrics"
 	"sluice/model"
 )
 
@@ -32,6 +34,8 @@ type BatchWriter struct {
 	tokens   map[int]model.TokenDelta
 	channels map[int]int64
 	logs     []model.Log
+	// usage holds the hourly aggregates (QuotaData) of the queued charges.
+	usage map[model.QuotaDataKey]model.QuotaDataDelta
 
 	flushMu sync.Mutex
 }
@@ -49,9 +53,11 @@ func (b *BatchWriter) reset() {
 	b.tokens = map[int]model.TokenDelta{}
 	b.channels = map[int]int64{}
 	b.logs = nil
+	b.usage = map[model.QuotaDataKey]model.QuotaDataDelta{}
 }
 
-// RecordCharge queues one request's charge and its consume log.
+// RecordCharge queues one request's charge, its consume log and its share
+// of the hourly usage aggregates.
 func (b *BatchWriter) RecordCharge(c Charge) {
 	b.mu.Lock()
 	u := b.users[c.UserID]
@@ -75,6 +81,10 @@ func (b *BatchWriter) RecordCharge(c Charge) {
 		l := *c.Log
 		stamp(&l)
 		b.logs = append(b.logs, l)
+		k, d := quotaDataOf(c.UserID, &l, c.Quota)
+		cur := b.usage[k]
+		cur.Add(d)
+		b.usage[k] = cur
 	}
 	b.mu.Unlock()
 	b.maybeFlushNow()
@@ -98,30 +108,73 @@ func (b *BatchWriter) maybeFlushNow() {
 }
 
 // Flush writes everything queued so far. On error the unwritten part is
-// put back so the next flush retries it; nothing is dropped.
+// put back so the next flush retries it; nothing is dropped. Each part
+// (counters, logs, hourly aggregates) is written all or nothing, so only
+// the parts that failed are requeued and nothing is counted twice.
 func (b *BatchWriter) Flush() error {
 	b.flushMu.Lock()
 	defer b.flushMu.Unlock()
 	b.mu.Lock()
 	d := model.Deltas{Users: b.users, Tokens: b.tokens, Channels: b.channels}
 	logs := b.logs
+	usage := b.usage
 	b.reset()
 	b.mu.Unlock()
+	metrics.SetQueueDepth(len(logs))
+	start := time.Now()
+	defer func() { metrics.ObserveFlush(time.Since(start)) }()
 
 	if err := b.store.ApplyDeltas(d); err != nil {
-		b.requeue(d, logs)
+		b.requeue(d, logs, usage)
 		return err
 	}
-	if err := b.store.InsertLogs(logs); err != nil {
-		b.requeue(model.Deltas{}, logs)
-		return err
+	var errs []error
+	if rest, err := b.insertLogs(logs); err != nil {
+		b.requeue(model.Deltas{}, rest, nil)
+		errs = append(errs, err)
 	}
-	return nil
+	// The aggregates are written even when the logs failed: they are
+	// independent, and a dashboard should not lag behind a broken log DB.
+	if err := b.store.AddQuotaData(usage); err != nil {
+		b.requeue(model.Deltas{}, nil, usage)
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
-func (b *BatchWriter) requeue(d model.Deltas, logs []model.Log) {
+// logChunk is how many logs one InsertLogs call gets: no more than the
+// store's own INSERT batch (200), so each call is a single statement and
+// either fully written or not at all.
+const logChunk = 200
+
+// insertLogs writes logs chunk by chunk and, on failure, returns the logs
+// not yet written. The chunks before the failure are committed (the store
+// runs without gorm's default transaction), so requeuing them would write
+// them twice; the rest get their ids cleared, since gorm may have assigned
+// ids to rows that were never stored.
+func (b *BatchWriter) insertLogs(logs []model.Log) ([]model.Log, error) {
+	for i := 0; i < len(logs); i += logChunk {
+		if err := b.store.InsertLogs(logs[i:min(i+logChunk, len(logs))]); err != nil {
+			rest := logs[i:]
+			for k := range rest {
+				rest[k].ID = 0
+			}
+			return rest, err
+		}
+	}
+	return nil, nil
+}
+
+func (b *BatchWriter) requeue(d model.Deltas, logs []model.Log, usage map[model.QuotaDataKey]model.QuotaDataDelta) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	for k, u := range usage {
+		cur := b.usage[k]
+		// Requeued data is older than anything queued since: the newer
+		// username wins.
+		u.Add(cur)
+		b.usage[k] = u
+	}
 	for id, u := range d.Users {
 		cur := b.users[id]
 		cur.Quota += u.Quota
@@ -139,7 +192,9 @@ func (b *BatchWriter) requeue(d model.Deltas, logs []model.Log) {
 	for id, q := range d.Channels {
 		b.channels[id] += q
 	}
-	b.logs = append(logs, b.logs...)
+	if len(logs) > 0 {
+		b.logs = append(logs, b.logs...)
+	}
 }
 
 // Run flushes every interval until ctx ends. The final flush belongs to

@@ -22,7 +22,7 @@ type Bootstrap struct {
 }
 
 // ErrSetupDone means a root user already exists.
-var ErrSetupDone = errors.New("setup has already been completed")
+var ErrSetupDone = model.ErrSetupClaimed
 
 // MinPasswordLength is the shortest password accepted anywhere.
 const MinPasswordLength = 8
@@ -30,7 +30,9 @@ const MinPasswordLength = 8
 // EnsureRoot creates the root user on an empty database when the
 // environment supplies a password or an access token. With neither, it
 // creates nothing: no weak default account ever exists, and the setup page
-// asks the operator for a password instead.
+// asks the operator for a password instead. Every setting is checked
+// before anything is written, and everything is written in one
+// transaction, so a refused start leaves the database empty for the next.
 func EnsureRoot(store *model.Store, b Bootstrap) error {
 	n, err := store.CountUsers()
 	if err != nil || n > 0 {
@@ -40,31 +42,35 @@ func EnsureRoot(store *model.Store, b Bootstrap) error {
 		slog.Warn("no users yet: open the web UI (or POST /api/setup) to create the root account")
 		return nil
 	}
+	if b.Password != "" && len(b.Password) < MinPasswordLength {
+		return fmt.Errorf("INITIAL_ROOT_PASSWORD must be at least %d characters", MinPasswordLength)
+	}
+	if b.APIKey != "" && (!strings.HasPrefix(b.APIKey, "sk-") || len(b.APIKey) < 8) {
+		return errors.New("INITIAL_ROOT_TOKEN must start with sk- and be at least 8 characters")
+	}
 	password := b.Password
 	if password == "" {
 		// Login by password stays impossible until the operator sets one.
 		password = common.RandomString(32)
-	} else if len(password) < MinPasswordLength {
-		return fmt.Errorf("INITIAL_ROOT_PASSWORD must be at least %d characters", MinPasswordLength)
 	}
-	root, err := createRoot(store, "root", password)
+	root, err := newRoot("root", password)
 	if err != nil {
 		return err
 	}
+	access := ""
 	if b.AccessToken != "" {
-		if err := store.SetAccessTokenHash(root.ID, common.HashSecret(b.AccessToken)); err != nil {
-			return err
-		}
+		access = common.HashSecret(b.AccessToken)
 	}
+	var key *model.Token
 	if b.APIKey != "" {
-		if !strings.HasPrefix(b.APIKey, "sk-") {
-			return errors.New("INITIAL_ROOT_TOKEN must start with sk-")
-		}
-		t := &model.Token{UserID: root.ID, Name: "initial root key", KeyHash: common.HashSecret(b.APIKey),
+		key = &model.Token{Name: "initial root key", KeyHash: common.HashSecret(b.APIKey),
 			MaskedKey: common.MaskSecret(b.APIKey), Status: constant.TokenStatusEnabled, ExpiredTime: -1, UnlimitedQuota: true}
-		if err := store.CreateToken(t); err != nil {
-			return err
+	}
+	if err := store.CreateRoot(root, access, key); err != nil {
+		if errors.Is(err, ErrSetupDone) {
+			return nil // another instance bootstrapped first
 		}
+		return err
 	}
 	slog.Info("created root user from the environment")
 	return nil
@@ -72,6 +78,15 @@ func EnsureRoot(store *model.Store, b Bootstrap) error {
 
 // Setup creates root through the one-time setup flow.
 func Setup(store *model.Store, username, password string) (*model.User, error) {
+	if len(password) < MinPasswordLength {
+		return nil, fmt.Errorf("password must be at least %d characters", MinPasswordLength)
+	}
+	if username == "" {
+		username = "root"
+	}
+	if len(username) > 64 {
+		return nil, errors.New("username is too long")
+	}
 	n, err := store.CountUsers()
 	if err != nil {
 		return nil, err
@@ -79,24 +94,21 @@ func Setup(store *model.Store, username, password string) (*model.User, error) {
 	if n > 0 {
 		return nil, ErrSetupDone
 	}
-	if len(password) < MinPasswordLength {
-		return nil, fmt.Errorf("password must be at least %d characters", MinPasswordLength)
+	root, err := newRoot(username, password)
+	if err != nil {
+		return nil, err
 	}
-	if username == "" {
-		username = "root"
+	if err := store.CreateRoot(root, "", nil); err != nil {
+		return nil, err
 	}
-	return createRoot(store, username, password)
+	return root, nil
 }
 
-func createRoot(store *model.Store, username, password string) (*model.User, error) {
+func newRoot(username, password string) (*model.User, error) {
 	hash, err := common.HashPassword(password)
 	if err != nil {
 		return nil, err
 	}
-	u := &model.User{Username: username, Password: hash, DisplayName: "Root User", Role: constant.RoleRoot,
-		Status: constant.UserStatusEnabled, Group: constant.DefaultGroup, Quota: RootQuota}
-	if err := store.CreateUser(u); err != nil {
-		return nil, err
-	}
-	return u, nil
+	return &model.User{Username: username, Password: hash, DisplayName: "Root User", Role: constant.RoleRoot,
+		Status: constant.UserStatusEnabled, Group: constant.DefaultGroup, Quota: RootQuota}, nil
 }

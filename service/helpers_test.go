@@ -17,12 +17,13 @@ func randName(prefix string) string {
 	return prefix + string(b)
 }
 
-// entries builds a live user and key the way the cache does, without SQL.
-func entries(userQuota, tokenRemain int64, unlimited bool) (*model.UserEntry, *model.TokenEntry) {
+// entries builds a live user and key the way the cache does, without SQL
+// (and without Redis: the balances are the entries' atomics).
+func entries(userQuota, tokenRemain int64, unlimited bool) (*model.Cache, *model.UserEntry, *model.TokenEntry) {
 	c := model.NewCache(nil)
 	u := c.PutUser(&model.User{ID: 1, Username: "u", Quota: userQuota, Status: 1})
 	t := c.PutToken(&model.Token{ID: 1, UserID: 1, KeyHash: "h", RemainQuota: tokenRemain, UnlimitedQuota: unlimited, Status: 1})
-	return u, t
+	return c, u, t
 }
 
 // account is a user with one limited and one unlimited key in SQL and in a
@@ -91,4 +92,21 @@ func (a *account) sql(t *testing.T) sqlState {
 	q(&st.Logs, "SELECT COUNT(*) FROM logs WHERE user_id = ? AND type = 2", a.user.ID)
 	q(&st.LogQuota, "SELECT COALESCE(SUM(quota), 0) FROM logs WHERE user_id = ? AND type = 2", a.user.ID)
 	return st
+}
+
+type cacheEntries struct {
+	cache              *model.Cache
+	user               *model.UserEntry
+	limited, unlimited *model.TokenEntry
+}
+
+// newCacheEntries builds one live user with a limited and an unlimited key.
+func newCacheEntries(userQuota, keyRemain int64) cacheEntries {
+	c := model.NewCache(nil)
+	return cacheEntries{
+		cache:     c,
+		user:      c.PutUser(&model.User{ID: 1, Username: "u", Quota: userQuota, Status: 1}),
+		limited:   c.PutToken(&model.Token{ID: 1, UserID: 1, KeyHash: "a", RemainQuota: keyRemain, Status: 1}),
+		unlimited: c.PutToken(&model.Token{ID: 2, UserID: 1, KeyHash: "b", UnlimitedQuota: true, Status: 1}),
+	}
 }

@@ -22,10 +22,21 @@ func SetTokenRemain(store *model.Store, cache *model.Cache, w *BatchWriter, id i
 	if delta == 0 {
 		return nil
 	}
+	ctx := context.Background()
+	if delta < 0 && cache.TokenEntryByID(id) != nil {
+		// Lowering never drives the live balance below zero, even with
+		// reservations in flight: take what is there, at most -delta.
+		took := cache.TakeTokenRemainUpTo(ctx, id, -delta)
+		if err := store.AddTokenRemain(id, -took); err != nil {
+			cache.AddTokenRemain(ctx, id, took)
+			return err
+		}
+		return nil
+	}
 	if err := store.AddTokenRemain(id, delta); err != nil {
 		return err
 	}
-	cache.AddTokenRemain(context.Background(), id, delta)
+	cache.AddTokenRemain(ctx, id, delta)
 	return nil
 }
 
@@ -34,7 +45,16 @@ func SetTokenRemain(store *model.Store, cache *model.Cache, w *BatchWriter, id i
 // balance below zero: it is clamped and the applied delta returned.
 func AddUserQuota(store *model.Store, cache *model.Cache, id int, delta int64) (int64, error) {
 	ctx := context.Background()
-	if delta < 0 && cache.UserEntry(id) != nil {
+	if delta < 0 && cache.UserEntry(id) == nil {
+		// Load the user so the clamp below applies: SQL alone cannot
+		// see reservations, and must never go negative either.
+		u, err := store.UserByID(id)
+		if err != nil {
+			return 0, err
+		}
+		cache.PutUser(u)
+	}
+	if delta < 0 {
 		took := cache.TakeUserQuotaUpTo(ctx, id, -delta)
 		if err := store.AddUserQuota(id, -took); err != nil {
 			cache.AddUserQuota(ctx, id, took)

@@ -36,6 +36,13 @@ const (
 	KeyModelRequestRateLimitEnabled   = "ModelRequestRateLimitEnabled"
 	KeyModelRequestRateLimitCount     = "ModelRequestRateLimitCount"
 	KeyModelRequestRateLimitDuration  = "ModelRequestRateLimitDurationMinutes"
+	KeyCPUMonitorEnabled              = "CPUMonitorEnabled"
+	KeyCPUMonitorThreshold            = "CPUMonitorThreshold"
+	KeyCPUProfileSeconds              = "CPUProfileSeconds"
+	KeyCPUProfileIntervalSeconds      = "CPUProfileIntervalSeconds"
+	KeyCPUProfileDir                  = "CPUProfileDir"
+	KeyCPUProfileKeep                 = "CPUProfileKeep"
+	KeyCPUMonitorSampleSeconds        = "CPUMonitorSampleSeconds"
 )
 
 // ErrUnknownOption is wrapped by the error for a key that is not in the registry, so a handler can tell a typo
@@ -70,6 +77,13 @@ var registry = buildRegistry(
 	operationOption(KeyModelRequestRateLimitEnabled, func(o *operation_setting.Operation) *bool { return &o.ModelRequestRateLimitEnabled }, parseBool, strconv.FormatBool),
 	operationOption(KeyModelRequestRateLimitCount, func(o *operation_setting.Operation) *int { return &o.ModelRequestRateLimitCount }, parseInt, strconv.Itoa),
 	operationOption(KeyModelRequestRateLimitDuration, func(o *operation_setting.Operation) *int { return &o.ModelRequestRateLimitDurationMinutes }, parseInt, strconv.Itoa),
+	monitorOption(KeyCPUMonitorEnabled, func(m *operation_setting.Monitor) *bool { return &m.CPUMonitorEnabled }, parseBool, strconv.FormatBool),
+	monitorOption(KeyCPUMonitorThreshold, func(m *operation_setting.Monitor) *int { return &m.CPUMonitorThreshold }, parseInt, strconv.Itoa),
+	monitorOption(KeyCPUProfileSeconds, func(m *operation_setting.Monitor) *int { return &m.CPUProfileSeconds }, parseInt, strconv.Itoa),
+	monitorOption(KeyCPUProfileIntervalSeconds, func(m *operation_setting.Monitor) *int { return &m.CPUProfileIntervalSeconds }, parseInt, strconv.Itoa),
+	monitorOption(KeyCPUProfileDir, func(m *operation_setting.Monitor) *string { return &m.CPUProfileDir }, parsePath, identity),
+	monitorOption(KeyCPUProfileKeep, func(m *operation_setting.Monitor) *int { return &m.CPUProfileKeep }, parseInt, strconv.Itoa),
+	monitorOption(KeyCPUMonitorSampleSeconds, func(m *operation_setting.Monitor) *int { return &m.CPUMonitorSampleSeconds }, parseInt, strconv.Itoa),
 )
 
 // sortedKeys is Keys() computed once.
@@ -227,6 +241,33 @@ func operationOption[T any](key string, field func(*operation_setting.Operation)
 	}
 }
 
+// monitorOption handles one field of operation_setting.Monitor, the CPU monitor's knobs, the way operationOption
+// handles one of Operation; Monitor.Validate's messages name the field (= the key).
+func monitorOption[T any](key string, field func(*operation_setting.Monitor) *T, parse func(string) (T, error), format func(T) string) option {
+	def := operation_setting.DefaultMonitor()
+	return option{
+		key: key,
+		def: format(*field(&def)),
+		validate: func(v string) error {
+			x, err := parse(v)
+			if err != nil {
+				return wrapParse(key, err)
+			}
+			next := *operation_setting.GetMonitor()
+			*field(&next) = x
+			return next.Validate()
+		},
+		apply: func(v string) error {
+			x, err := parse(v)
+			if err != nil {
+				return wrapParse(key, err)
+			}
+			return operation_setting.UpdateMonitor(func(m *operation_setting.Monitor) { *field(m) = x })
+		},
+		get: func() string { return format(*field(operation_setting.GetMonitor())) },
+	}
+}
+
 func wrapParse(key string, err error) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", key, err)
@@ -327,3 +368,9 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 func formatInt64(v int64) string { return strconv.FormatInt(v, 10) }
+
+// parsePath takes a file-system path as given, without surrounding spaces (a trailing space in a directory name
+// is far likelier a paste accident than intended).
+func parsePath(s string) (string, error) { return strings.TrimSpace(s), nil }
+
+func identity(s string) string { return s }

@@ -22,7 +22,10 @@ func restoreDefaults(t *testing.T) {
 }
 
 var allKeys = []string{
-	KeyAutomaticDisableChannelEnabled, KeyCacheRatio, KeyCompletionRatio, KeyDisplayInCurrencyEnabled,
+	KeyAutomaticDisableChannelEnabled,
+	KeyCPUMonitorEnabled, KeyCPUMonitorSampleSeconds, KeyCPUMonitorThreshold, KeyCPUProfileDir,
+	KeyCPUProfileIntervalSeconds, KeyCPUProfileKeep, KeyCPUProfileSeconds,
+	KeyCacheRatio, KeyCompletionRatio, KeyDisplayInCurrencyEnabled,
 	KeyExposeRatioEnabled, KeyGroupRatio, KeyLogRetentionDays, KeyModelPrice, KeyModelRatio,
 	KeyModelRequestRateLimitCount, KeyModelRequestRateLimitDuration, KeyModelRequestRateLimitEnabled,
 	KeyPreConsumeCompletionTokens, KeyQuotaForNewUser, KeyQuotaPerUnit, KeyRetryTimes, KeySelfUseModeEnabled,
@@ -126,6 +129,25 @@ func TestApplyEveryKey(t *testing.T) {
 		{KeyPreConsumeCompletionTokens, "512.0", `PreConsumeCompletionTokens: "512.0" is not an integer`, ""},
 		{KeyDisplayInCurrencyEnabled, "false", "", ""},
 		{KeyDisplayInCurrencyEnabled, "null", `DisplayInCurrencyEnabled: want "true" or "false"`, ""},
+		{KeyCPUMonitorEnabled, "false", "", ""},
+		{KeyCPUMonitorEnabled, "off", `CPUMonitorEnabled: want "true" or "false"`, ""},
+		{KeyCPUMonitorThreshold, "1", "", ""},
+		{KeyCPUMonitorThreshold, "100", "", ""},
+		{KeyCPUMonitorThreshold, "0", "CPUMonitorThreshold must be between 1 and 100, got 0", ""},
+		{KeyCPUMonitorThreshold, "101", "CPUMonitorThreshold must be between 1 and 100, got 101", ""},
+		{KeyCPUMonitorThreshold, "80%", `CPUMonitorThreshold: "80%" is not an integer`, ""},
+		{KeyCPUProfileSeconds, "300", "", ""},
+		{KeyCPUProfileSeconds, "0", "CPUProfileSeconds must be between 1 and 300, got 0", ""},
+		{KeyCPUProfileSeconds, "301", "CPUProfileSeconds must be between 1 and 300, got 301", ""},
+		{KeyCPUProfileIntervalSeconds, "1", "", ""},
+		{KeyCPUProfileIntervalSeconds, "0", "CPUProfileIntervalSeconds must be between 1 and 86400, got 0", ""},
+		{KeyCPUProfileDir, "/var/lib/sluice/pprof", "", ""},
+		{KeyCPUProfileDir, " ./profiles ", "", "./profiles"},
+		{KeyCPUProfileDir, "  ", "CPUProfileDir must not be empty", ""},
+		{KeyCPUProfileKeep, "1", "", ""},
+		{KeyCPUProfileKeep, "0", "CPUProfileKeep must be between 1 and 1000, got 0", ""},
+		{KeyCPUMonitorSampleSeconds, "2", "", ""},
+		{KeyCPUMonitorSampleSeconds, "0", "CPUMonitorSampleSeconds must be between 1 and 300, got 0", ""},
 		{"NoSuchOption", "1", `unknown option "NoSuchOption"`, ""},
 		{"modelratio", "{}", `unknown option "modelratio"`, ""}, // keys are case-sensitive, as stored
 	}
@@ -181,6 +203,7 @@ func TestAppliedValuesReachTheTypedSettings(t *testing.T) {
 	for k, v := range map[string]string{
 		KeyModelRatio: `{"m": 3}`, KeyGroupRatio: `{"vip": 0.5}`, KeyExposeRatioEnabled: "true",
 		KeyRetryTimes: "5", KeyQuotaPerUnit: "1000", KeySelfUseModeEnabled: "true",
+		KeyCPUMonitorThreshold: "50", KeyCPUProfileDir: "/tmp/p",
 	} {
 		if err := Apply(k, v); err != nil {
 			t.Fatal(err)
@@ -192,6 +215,9 @@ func TestAppliedValuesReachTheTypedSettings(t *testing.T) {
 	}
 	if o := operation_setting.Get(); o.RetryTimes != 5 || o.QuotaPerUnit != 1000 || !o.SelfUseModeEnabled {
 		t.Errorf("operation settings not applied: %+v", *o)
+	}
+	if c := operation_setting.CurrentCPUMonitorConfig(); c.ThresholdPercent != 50 || c.Dir != "/tmp/p" {
+		t.Errorf("monitor settings not applied: %+v", c)
 	}
 }
 

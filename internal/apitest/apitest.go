@@ -90,7 +90,8 @@ func New(tb testing.TB, opts Options) *Server {
 		opts.APIRateLimit = 1 << 30
 	}
 	h := &controller.Handlers{Store: store, Cache: cache, Engine: engine, Writer: writer, Version: "test",
-		BodyLimit: opts.BodyLimit, Sessions: &middleware.Sessions{Secret: []byte("apitest-session"), Store: store, Cache: cache}}
+		BodyLimit: opts.BodyLimit, Sessions: &middleware.Sessions{Secret: []byte("apitest-session"), Store: store, Cache: cache},
+		Redeemer: &service.Redeemer{Store: store, Cache: cache, Writer: writer}}
 	handler, err := router.New(h, router.Limits{APIPerWindow: opts.APIRateLimit, WebPerWindow: 1 << 30, CriticalPerWindow: opts.CriticalRateLimit, Window: 3 * time.Minute})
 	if err != nil {
 		tb.Fatal(err)

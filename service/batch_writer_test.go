@@ -1,0 +1,394 @@
+package service_test
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gorm.io/gorm"
+
+	"sluice/internal/testdb"
+	"sluice/model"
+	"sluice/service"
+)
+
+// charge is what the relay records after settling one request.
+func (a *account) charge(key *model.Token, quota int64) service.Charge {
+	return service.Charge{UserID: a.user.ID, TokenID: key.ID, ChannelID: a.channel.ID, Quota: quota, Unlimited: key.UnlimitedQuota,
+		Log: &model.Log{UserID: a.user.ID, Type: 2, Username: a.user.Username, TokenName: key.Name, TokenID: key.ID,
+			ModelName: "m", Quota: quota, ChannelID: a.channel.ID, Group: "default", PromptTokens: 3, CompletionTokens: 4}}
+}
+
+// tally is what a test charged, to compare with SQL afterwards.
+type tally struct {
+	mu                 sync.Mutex
+	limited, unlimited int64
+	requests           int64
+}
+
+func (t *tally) add(unlimited bool, q int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if unlimited {
+		t.unlimited += q
+	} else {
+		t.limited += q
+	}
+	t.requests++
+}
+
+// spend runs n requests through Reserve/Settle (two on the limited key,
+// one on the unlimited) and records each charge in w and in sum.
+func (a *account) spend(t *testing.T, w *service.BatchWriter, n int, sum *tally) {
+	t.Helper()
+	ue := a.cache.UserEntry(a.user.ID)
+	for i := range n {
+		key := a.key
+		if i%3 == 2 {
+			key = a.unlimited
+		}
+		r, err := service.Reserve(t.Context(), a.cache, ue, a.cache.TokenEntryByID(key.ID), 100)
+		if err != nil {
+			t.Errorf("Reserve: %v", err) // may run off the test goroutine: no Fatal
+			return
+		}
+		c, _ := r.Settle(t.Context(), int64(rand.IntN(201)))
+		w.RecordCharge(a.charge(key, c))
+		sum.add(key.UnlimitedQuota, c)
+	}
+}
+
+// expect compares SQL with the account's start and what was charged.
+func (a *account) expect(t *testing.T, quota, remain int64, sum *tally) {
+	t.Helper()
+	total := sum.limited + sum.unlimited
+	want := sqlState{
+		UserQuota: quota - total, UserUsed: total, Requests: sum.requests,
+		KeyRemain: remain - sum.limited, KeyUsed: sum.limited,
+		UnlimitedRemain: 0, UnlimitedUsed: sum.unlimited,
+		ChannelUsed: total, Logs: sum.requests, LogQuota: total,
+	}
+	if got := a.sql(t); got != want {
+		t.Errorf("SQL state\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// statements counts the UPDATE and INSERT statements per table.
+type statements struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func countStatements(t *testing.T, db *gorm.DB) *statements {
+	t.Helper()
+	st := &statements{counts: map[string]int{}}
+	hook := func(kind string) func(*gorm.DB) {
+		return func(tx *gorm.DB) {
+			st.mu.Lock()
+			st.counts[kind+" "+tx.Statement.Table]++
+			st.mu.Unlock()
+		}
+	}
+	if err := db.Callback().Update().After("gorm:update").Register("test:count_update", hook("update")); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Callback().Create().After("gorm:create").Register("test:count_create", hook("insert")); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// take returns and resets the counts for the tables the charge path must
+// touch (users, tokens, channels, logs); other tables (aggregates) are
+// not this test's concern.
+func (st *statements) take() map[string]int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	c := map[string]int{}
+	for k, n := range st.counts {
+		switch k {
+		case "update users", "update tokens", "update channels", "insert logs":
+			c[k] = n
+		}
+	}
+	st.counts = map[string]int{}
+	return c
+}
+
+func TestBatchWriterCoalescesAndFlushes(t *testing.T) {
+	t.Parallel()
+	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
+		a := newAccount(t, s, 100_000, 50_000)
+		w := service.NewBatchWriter(s, false)
+		stmts := countStatements(t, s.DB)
+		var sum tally
+		a.spend(t, w, 60, &sum)
+
+		// Nothing reaches SQL before the flush.
+		if got := a.sql(t); got.UserQuota != 100_000 || got.Logs != 0 || got.Requests != 0 {
+			t.Fatalf("SQL written before Flush: %+v", got)
+		}
+		if n := stmts.take(); len(n) != 0 {
+			t.Fatalf("statements before Flush: %v", n)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatalf("Flush: %v", err)
+		}
+		// 60 charges coalesce into one update per row and one log insert.
+		want := map[string]int{"update users": 1, "update tokens": 2, "update channels": 1, "insert logs": 1}
+		if n := stmts.take(); !equalCounts(n, want) {
+			t.Errorf("statements for one flush = %v, want %v", n, want)
+		}
+		a.expect(t, 100_000, 50_000, &sum)
+
+		// The live balances and SQL agree once everything is flushed.
+		got := a.sql(t)
+		if live := a.cache.UserEntry(a.user.ID).Quota.Load(); live != got.UserQuota {
+			t.Errorf("live user balance %d, SQL %d", live, got.UserQuota)
+		}
+		if live := a.cache.TokenEntryByID(a.key.ID).Remain.Load(); live != got.KeyRemain {
+			t.Errorf("live key balance %d, SQL %d", live, got.KeyRemain)
+		}
+		st, err := s.SumLogs(model.LogFilter{UserID: a.user.ID}, time.Now().Unix())
+		if err != nil || st.Quota != sum.limited+sum.unlimited || st.RPM != 60 || st.TPM != 60*7 {
+			t.Errorf("SumLogs = %+v, %v; want quota %d, rpm 60, tpm 420", st, err, sum.limited+sum.unlimited)
+		}
+		var accessed int64
+		s.DB.Raw("SELECT accessed_time FROM tokens WHERE id = ?", a.key.ID).Scan(&accessed)
+		if now := time.Now().Unix(); accessed < now-60 || accessed > now {
+			t.Errorf("accessed_time = %d, want about %d", accessed, now)
+		}
+
+		// An empty flush writes nothing.
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if n := stmts.take(); len(n) != 0 {
+			t.Errorf("statements for an empty flush: %v", n)
+		}
+		a.expect(t, 100_000, 50_000, &sum)
+	})
+}
+
+func equalCounts(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// The log insert fails after the deltas committed: the logs are kept and
+// written by a later flush, and the deltas are not applied twice.
+func TestBatchWriterLogFailureKeepsLogs(t *testing.T) {
+	t.Parallel()
+	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
+		a := newAccount(t, s, 100_000, 50_000)
+		w := service.NewBatchWriter(s, false)
+		var sum tally
+		a.spend(t, w, 10, &sum)
+		if err := s.LogDB.Migrator().DropTable(&model.Log{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err == nil {
+			t.Fatal("Flush succeeded without a logs table")
+		}
+		a.spend(t, w, 5, &sum)
+		if err := w.Flush(); err == nil {
+			t.Fatal("second Flush succeeded without a logs table")
+		}
+		if err := model.MigrateLogs(s.LogDB); err != nil {
+			t.Fatal(err)
+		}
+		a.spend(t, w, 3, &sum)
+		if err := w.Flush(); err != nil {
+			t.Fatalf("Flush after restoring the table: %v", err)
+		}
+		a.expect(t, 100_000, 50_000, &sum)
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		a.expect(t, 100_000, 50_000, &sum)
+	})
+}
+
+// The delta transaction fails part-way: nothing of it is committed, and
+// the retry writes all of it once.
+func TestBatchWriterDeltaFailureIsRetriedWhole(t *testing.T) {
+	t.Parallel()
+	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
+		a := newAccount(t, s, 100_000, 50_000)
+		w := service.NewBatchWriter(s, false)
+		var broken atomic.Bool
+		broken.Store(true)
+		err := s.DB.Callback().Update().Before("gorm:update").Register("test:fail_channels", func(tx *gorm.DB) {
+			if broken.Load() && tx.Statement.Table == "channels" {
+				_ = tx.AddError(errors.New("injected failure"))
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum tally
+		a.spend(t, w, 10, &sum)
+		if err := w.Flush(); err == nil {
+			t.Fatal("Flush succeeded despite the injected failure")
+		}
+		if got := a.sql(t); got != (sqlState{UserQuota: 100_000, KeyRemain: 50_000}) {
+			t.Fatalf("a failed flush left changes behind: %+v", got)
+		}
+		a.spend(t, w, 4, &sum)
+		broken.Store(false)
+		if err := w.Flush(); err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+		a.expect(t, 100_000, 50_000, &sum)
+	})
+}
+
+// The database goes away (here: the pool is closed) and comes back on a
+// new connection: nothing queued is lost or doubled.
+func TestBatchWriterSurvivesLostConnection(t *testing.T) {
+	t.Parallel()
+	for _, d := range testdb.Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			db := testdb.Create(t, d)
+			s := testdb.StoreOn(t, db.Open(t))
+			a := newAccount(t, s, 100_000, 50_000)
+			w := service.NewBatchWriter(s, false)
+			var sum tally
+			a.spend(t, w, 7, &sum)
+			sqlDB, err := s.DB.DB()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sqlDB.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Flush(); err == nil {
+				t.Fatal("Flush succeeded on a closed database")
+			}
+			a.spend(t, w, 3, &sum)
+			fresh := db.Open(t)
+			s.DB, s.LogDB = fresh, fresh
+			if err := w.Flush(); err != nil {
+				t.Fatalf("Flush after reconnecting: %v", err)
+			}
+			a.expect(t, 100_000, 50_000, &sum)
+		})
+	}
+}
+
+func TestBatchWriterCloseFlushes(t *testing.T) {
+	t.Parallel()
+	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
+		a := newAccount(t, s, 100_000, 50_000)
+		w := service.NewBatchWriter(s, false)
+		var sum tally
+		a.spend(t, w, 12, &sum)
+		w.AddLog(model.Log{UserID: a.user.ID, Type: 4, Content: "system note"})
+		if err := w.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		a.expect(t, 100_000, 50_000, &sum)
+		var n int64
+		s.LogDB.Raw("SELECT COUNT(*) FROM logs WHERE type = 4 AND user_id = ? AND created_at > 0", a.user.ID).Scan(&n)
+		if n != 1 {
+			t.Errorf("%d system logs after Close, want 1", n)
+		}
+	})
+}
+
+// Requests settle while the periodic flush runs: every charge is written
+// exactly once.
+func TestBatchWriterConcurrentRecordAndFlush(t *testing.T) {
+	t.Parallel()
+	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
+		a := newAccount(t, s, 10_000_000, 5_000_000)
+		w := service.NewBatchWriter(s, false)
+		ctx, cancel := context.WithCancel(context.Background())
+		var run sync.WaitGroup
+		run.Go(func() { w.Run(ctx, 2*time.Millisecond) })
+
+		var sum tally
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for range 60 {
+					a.spend(t, w, 1, &sum)
+					if rand.IntN(10) == 0 {
+						time.Sleep(time.Millisecond)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		cancel()
+		run.Wait()
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		a.expect(t, 10_000_000, 5_000_000, &sum)
+	})
+}
+
+func TestBatchWriterImmediate(t *testing.T) {
+	t.Parallel()
+	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
+		a := newAccount(t, s, 1000, 1000)
+		w := service.NewBatchWriter(s, true)
+		w.RecordCharge(a.charge(a.key, 25))
+		got := a.sql(t)
+		if got.UserQuota != 975 || got.KeyRemain != 975 || got.Logs != 1 || got.LogQuota != 25 {
+			t.Errorf("immediate mode did not write at once: %+v", got)
+		}
+		w.RecordCharge(a.charge(a.unlimited, 5))
+		got = a.sql(t)
+		if got.UserQuota != 970 || got.KeyRemain != 975 || got.UnlimitedRemain != 0 || got.UnlimitedUsed != 5 {
+			t.Errorf("unlimited charge: %+v", got)
+		}
+	})
+}
+
+// More logs than one INSERT batch (200), and the second batch fails: the
+// retry must write every log exactly once. The first batch is already in
+// the table at that point (the store skips gorm's default transaction), so
+// putting all of them back would duplicate it (or, as its rows now carry
+// ids, collide on the primary key forever).
+func TestBatchWriterPartialLogFailureWritesEachLogOnce(t *testing.T) {
+	t.Parallel()
+	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
+		a := newAccount(t, s, 10_000_000, 5_000_000)
+		w := service.NewBatchWriter(s, false)
+		var failing atomic.Bool
+		var batches atomic.Int64
+		failing.Store(true)
+		err := s.LogDB.Callback().Create().Before("gorm:create").Register("test:fail_second_log_batch", func(tx *gorm.DB) {
+			if tx.Statement.Table == "logs" && failing.Load() && batches.Add(1) == 2 {
+				_ = tx.AddError(errors.New("injected failure on the second log batch"))
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum tally
+		a.spend(t, w, 450, &sum)
+		if err := w.Flush(); err == nil {
+			t.Fatal("Flush succeeded despite the injected failure")
+		}
+		failing.Store(false)
+		if err := w.Flush(); err != nil {
+			t.Errorf("retry flush: %v", err)
+		}
+		a.expect(t, 10_000_000, 5_000_000, &sum)
+	})
+}
