@@ -55,6 +55,24 @@ func (in *tokenInput) validate() error {
 	return nil
 }
 
+// checkGroup refuses a key group its owner may not use: a common user
+// could otherwise give a key a cheaper group than their own.
+func (h *Handlers) checkGroup(c *gin.Context, group string) bool {
+	if group == "" {
+		return true
+	}
+	known, err := service.KnownGroups(h.Store)
+	if err != nil {
+		internal(c, err)
+		return false
+	}
+	if !service.CanUseGroup(middleware.SessionUser(c), group, known) {
+		badRequest(c, "group "+group+" is not available to this account")
+		return false
+	}
+	return true
+}
+
 // tokenView shows a key with its live balance and derived status.
 func (h *Handlers) tokenView(t *model.Token) model.Token {
 	v := *t
@@ -121,6 +139,9 @@ func (h *Handlers) CreateToken(c *gin.Context) {
 		badRequest(c, err.Error())
 		return
 	}
+	if !h.checkGroup(c, in.Group) {
+		return
+	}
 	secret := common.NewAPIKey()
 	t := &model.Token{UserID: middleware.SessionUser(c).ID, Name: strings.TrimSpace(in.Name), KeyHash: common.HashSecret(secret),
 		MaskedKey: common.MaskSecret(secret), Status: constant.TokenStatusEnabled, ExpiredTime: -1,
@@ -174,6 +195,9 @@ func (h *Handlers) UpdateToken(c *gin.Context) {
 	}
 	if err := in.validate(); err != nil {
 		badRequest(c, err.Error())
+		return
+	}
+	if in.Group != t.Group && !h.checkGroup(c, in.Group) {
 		return
 	}
 	fields := map[string]any{"name": strings.TrimSpace(in.Name), "unlimited_quota": in.UnlimitedQuota,

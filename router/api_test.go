@@ -368,3 +368,18 @@ func TestSetupFlowRunsOnce(t *testing.T) {
 		t.Fatalf("second setup: %d", code)
 	}
 }
+
+func TestTokenGroupMustBeUsableByItsOwner(t *testing.T) {
+	t.Parallel()
+	s := apitest.New(t, apitest.Options{})
+	_, alice := s.NewUser(t, "alice", constant.RoleCommon, 0)
+	if st, env := s.Do(t, "POST", "/api/token/", alice, map[string]any{"name": "k", "group": "vip"}); st != 400 || !strings.Contains(env.Message, "vip") {
+		t.Fatalf("common user got a vip key: %d %q", st, env.Message)
+	}
+	if st, _ := s.Do(t, "POST", "/api/token/", alice, map[string]any{"name": "k", "group": "default"}); st != 200 {
+		t.Fatalf("own group refused: %d", st)
+	}
+	if st, _ := s.Do(t, "POST", "/api/token/", s.RootToken, map[string]any{"name": "k", "group": "vip"}); st != 200 {
+		t.Fatalf("root refused a vip key: %d", st)
+	}
+}
