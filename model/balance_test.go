@@ -185,3 +185,37 @@ func TestRedisDownFallsBackToMemory(t *testing.T) {
 		t.Fatalf("outage deltas not recorded: %v %v", c.bal.outUser, c.bal.outToken)
 	}
 }
+
+// TestKeyCreatedElsewhereIsFoundInRedis: an instance that has not heard of
+// a key yet (no announcement received) finds it in its Redis hash.
+func TestKeyCreatedElsewhereIsFoundInRedis(t *testing.T) {
+	url := redisURL(t)
+	a, _, _ := ledgerFixture(t, 100, 100, false)
+	opt, _ := redis.ParseURL(url)
+	rdbA, rdbB := redis.NewClient(opt), redis.NewClient(opt)
+	defer rdbA.Close()
+	defer rdbB.Close()
+	prefix := "sluice-test:" + common.RandomString(10) + ":"
+	a.AttachRedis(rdbA, prefix, nil)
+	b := NewCache(a.store)
+	if err := b.Load(); err != nil {
+		t.Fatal(err)
+	}
+	b.AttachRedis(rdbB, prefix, nil)
+
+	secret := "sk-" + common.RandomString(20)
+	tok := &Token{UserID: 1, Name: "fresh", KeyHash: common.HashSecret(secret), Status: 1, ExpiredTime: -1, RemainQuota: 5}
+	if err := a.store.CreateToken(tok); err != nil {
+		t.Fatal(err)
+	}
+	a.PutToken(tok)
+	t.Cleanup(func() { rdbA.Del(context.Background(), prefix+"token:"+tok.KeyHash) })
+	e := b.TokenByHash(tok.KeyHash)
+	if e == nil || e.Info().Name != "fresh" || e.Info().UserID != 1 {
+		t.Fatalf("B did not find the new key in Redis: %+v", e)
+	}
+	a.RemoveToken(tok.ID)
+	if n, _ := rdbA.Exists(context.Background(), prefix+"token:"+tok.KeyHash).Result(); n != 0 {
+		t.Fatal("removed key still in Redis")
+	}
+}

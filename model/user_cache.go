@@ -159,18 +159,28 @@ type accountCache struct {
 	removedTokens map[int]uint64
 }
 
-// UserEntry returns the cached user or nil.
+// UserEntry returns the cached user, looking in Redis when this instance
+// has not seen it, or nil.
 func (c *Cache) UserEntry(id int) *UserEntry {
 	c.acc.mu.RLock()
-	defer c.acc.mu.RUnlock()
-	return c.acc.users[id]
+	e := c.acc.users[id]
+	c.acc.mu.RUnlock()
+	if e == nil {
+		e = c.userFromRedis(id)
+	}
+	return e
 }
 
-// TokenByHash returns the cached key for a secret's hash, or nil.
+// TokenByHash returns the cached key for a secret's hash, looking in Redis
+// when this instance has not seen it, or nil.
 func (c *Cache) TokenByHash(hash string) *TokenEntry {
 	c.acc.mu.RLock()
-	defer c.acc.mu.RUnlock()
-	return c.acc.tokens[hash]
+	e := c.acc.tokens[hash]
+	c.acc.mu.RUnlock()
+	if e == nil {
+		e = c.tokenFromRedis(hash)
+	}
+	return e
 }
 
 // TokenEntryByID returns the cached key or nil.
@@ -185,6 +195,7 @@ func (c *Cache) TokenEntryByID(id int) *TokenEntry {
 // known user the live balance wins over SQL, which lags by one batch.
 func (c *Cache) PutUser(u *User) *UserEntry {
 	e := c.putUser(u, 0)
+	c.publishUser(u)
 	c.changed(KindUser, u.ID)
 	return e
 }
@@ -215,6 +226,7 @@ func (c *Cache) putUser(u *User, since uint64) *UserEntry {
 // RemoveUser drops a user and refuses their keys from now on.
 func (c *Cache) RemoveUser(id int) {
 	c.removeUser(id)
+	c.unpublish(c.userKey(id))
 	c.changed(KindUser, id)
 }
 
@@ -228,6 +240,7 @@ func (c *Cache) removeUser(id int) {
 // PutToken inserts or updates a cached key (balance rule as PutUser).
 func (c *Cache) PutToken(t *Token) *TokenEntry {
 	e := c.putToken(t, 0)
+	c.publishToken(t)
 	c.changed(KindToken, t.ID)
 	return e
 }
@@ -257,7 +270,13 @@ func (c *Cache) putToken(t *Token, since uint64) *TokenEntry {
 
 // RemoveToken drops a key so it is refused at once.
 func (c *Cache) RemoveToken(id int) {
+	c.acc.mu.RLock()
+	hash, known := c.acc.hashByID[id]
+	c.acc.mu.RUnlock()
 	c.removeToken(id)
+	if known {
+		c.unpublish(c.tokenKey(hash))
+	}
 	c.changed(KindToken, id)
 }
 
