@@ -3,24 +3,11 @@ package common
 import (
 	"context"
 	"math"
-	"os"
 	"testing"
 	"time"
-)
 
-// testRedis connects to SLUICE_TEST_REDIS_URL, skipping when it is unset
-// unless SLUICE_REQUIRE_SERVICES=1.
-func testRedis(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("SLUICE_TEST_REDIS_URL")
-	if url == "" {
-		if os.Getenv("SLUICE_REQUIRE_SERVICES") == "1" {
-			t.Fatal("SLUICE_TEST_REDIS_URL is not set")
-		}
-		t.Skip("SLUICE_TEST_REDIS_URL not set: skipping Redis test")
-	}
-	return url
-}
+	"sluice/internal/testenv"
+)
 
 type allKinds struct {
 	S   string  `redis:"s"`
@@ -36,7 +23,7 @@ type allKinds struct {
 }
 
 func TestRedisHashRoundTrip(t *testing.T) {
-	rdb, err := NewRedis(testRedis(t), 4)
+	rdb, err := NewRedis(testenv.Lookup(t, testenv.Redis), 4)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -14,21 +13,15 @@ import (
 	"time"
 
 	"sluice/internal/testdb"
+	"sluice/internal/testenv"
 	"sluice/model"
 )
 
-// redisForTest returns SLUICE_TEST_REDIS_URL, skipping (or failing when
-// services are required) without it.
+// redisForTest returns SLUICE_TEST_REDIS_URL (skipping, or failing in CI,
+// without it).
 func redisForTest(t *testing.T) string {
 	t.Helper()
-	url := os.Getenv("SLUICE_TEST_REDIS_URL")
-	if url == "" {
-		if os.Getenv("SLUICE_REQUIRE_SERVICES") == "1" {
-			t.Fatal("SLUICE_TEST_REDIS_URL is not set")
-		}
-		t.Skip("SLUICE_TEST_REDIS_URL not set: skipping a multi-instance test")
-	}
-	return url
+	return testenv.Lookup(t, testenv.Redis)
 }
 
 // clusterEnv is the environment shared by instances of one deployment: one

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"sluice/common"
 	"sluice/constant"
 )
 
@@ -436,27 +437,17 @@ func (c *Cache) WatchRedis(ctx context.Context) {
 	if c.bal.rdb == nil {
 		return
 	}
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	common.Every(ctx, 500*time.Millisecond, func() {
+		if !c.bal.down.Load() || c.bal.rdb.Ping(ctx).Err() != nil {
 			return
-		case <-t.C:
-		}
-		if !c.bal.down.Load() {
-			continue
-		}
-		if err := c.bal.rdb.Ping(ctx).Err(); err != nil {
-			continue
 		}
 		if err := c.replayOutage(ctx); err != nil {
 			slog.Warn("Redis is back but replay failed; staying in memory", "err", err)
-			continue
+			return
 		}
 		c.bal.down.Store(false)
 		slog.Info("Redis is back: balances shared again")
-	}
+	})
 }
 
 func (c *Cache) replayOutage(ctx context.Context) error {

@@ -3,7 +3,6 @@ package model
 import (
 	"context"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -12,18 +11,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"sluice/common"
+	"sluice/internal/testenv"
 )
 
 func redisURL(t *testing.T) string {
 	t.Helper()
-	url := os.Getenv("SLUICE_TEST_REDIS_URL")
-	if url == "" {
-		if os.Getenv("SLUICE_REQUIRE_SERVICES") == "1" {
-			t.Fatal("SLUICE_TEST_REDIS_URL is not set")
-		}
-		t.Skip("SLUICE_TEST_REDIS_URL not set: skipping Redis test")
-	}
-	return url
+	return testenv.Lookup(t, testenv.Redis)
 }
 
 // ledgerFixture is one user (quota) and one key (remain, or unlimited)

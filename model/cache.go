@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"sluice/common"
 )
 
 // Cache is the in-memory view of users, keys, channels and abilities that
@@ -121,16 +123,9 @@ func (c *Cache) ApplyRemote(kind string, id int) error {
 
 // Run refreshes the cache every interval until ctx ends.
 func (c *Cache) Run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := c.Load(); err != nil {
-				slog.Error("cache refresh failed; serving the previous view", "err", err)
-			}
+	common.Every(ctx, every, func() {
+		if err := c.Load(); err != nil {
+			slog.Error("cache refresh failed; serving the previous view", "err", err)
 		}
-	}
+	})
 }

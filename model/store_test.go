@@ -124,7 +124,7 @@ func TestUserSoftDelete(t *testing.T) {
 		if n := scalar(t, s, "SELECT COUNT(*) FROM users WHERE id = ? AND deleted_at IS NOT NULL", gone.ID); n != 1 {
 			t.Errorf("soft-deleted row has no deleted_at (count %d)", n)
 		}
-		list, total, err := s.ListUsers(model.UserFilter{Page: 1, PageSize: 10})
+		list, total, err := s.SearchUsers(model.UserSearch{Page: 1, PageSize: 10})
 		if err != nil || total != 1 || len(list) != 1 {
 			t.Errorf("ListUsers = %d rows, total %d, %v; want 1", len(list), total, err)
 		}
@@ -149,7 +149,7 @@ func TestListUsers(t *testing.T) {
 			}
 			ids = append(ids, u.ID)
 		}
-		list, total, err := s.ListUsers(model.UserFilter{Keyword: tag, Page: 1, PageSize: 3})
+		list, total, err := s.SearchUsers(model.UserSearch{Keyword: tag, Page: 1, PageSize: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +157,7 @@ func TestListUsers(t *testing.T) {
 		if total != 5 || len(list) != 3 || list[0].ID != ids[6] || list[1].ID != ids[4] || list[2].ID != ids[2] {
 			t.Errorf("page 1: total %d, rows %v", total, userIDs(list))
 		}
-		list, _, _ = s.ListUsers(model.UserFilter{Keyword: tag, Page: 2, PageSize: 3})
+		list, _, _ = s.SearchUsers(model.UserSearch{Keyword: tag, Page: 2, PageSize: 3})
 		if len(list) != 2 || list[0].ID != ids[1] || list[1].ID != ids[0] {
 			t.Errorf("page 2: rows %v, want [%d %d]", userIDs(list), ids[1], ids[0])
 		}

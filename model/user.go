@@ -1,7 +1,6 @@
 package model
 
 import (
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -85,27 +84,4 @@ func (s *Store) AllUsers() ([]User, error) {
 	var users []User
 	err := s.DB.Find(&users).Error
 	return users, err
-}
-
-// UserFilter narrows ListUsers.
-type UserFilter struct {
-	Keyword  string
-	Page     int
-	PageSize int
-}
-
-// ListUsers returns one page of users and the total.
-func (s *Store) ListUsers(f UserFilter) ([]User, int64, error) {
-	q := s.DB.Model(&User{})
-	if kw := strings.TrimSpace(f.Keyword); kw != "" {
-		like := "%" + likeEscaper.Replace(strings.ToLower(kw)) + "%"
-		q = q.Where("LOWER(username) LIKE ? ESCAPE '!' OR LOWER(display_name) LIKE ? ESCAPE '!' OR LOWER(email) LIKE ? ESCAPE '!'", like, like, like)
-	}
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return nil, 0, err
-	}
-	var users []User
-	err := q.Order("id desc").Offset((f.Page - 1) * f.PageSize).Limit(f.PageSize).Find(&users).Error
-	return users, total, err
 }

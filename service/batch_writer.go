@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"sluice/common"
 	"sluice/common/metrics"
 	"sluice/model"
 )
@@ -200,18 +201,11 @@ func (b *BatchWriter) requeue(d model.Deltas, logs []model.Log, usage map[model.
 // Run flushes every interval until ctx ends. The final flush belongs to
 // the caller (Close), after the in-flight requests have settled.
 func (b *BatchWriter) Run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := b.Flush(); err != nil {
-				slog.Error("batch flush failed; will retry", "err", err)
-			}
+	common.Every(ctx, every, func() {
+		if err := b.Flush(); err != nil {
+			slog.Error("batch flush failed; will retry", "err", err)
 		}
-	}
+	})
 }
 
 // Close flushes what is left, retrying a few times so a brief database

@@ -2,7 +2,6 @@ package service_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 
 	"sluice/common"
 	"sluice/constant"
+	"sluice/internal/testenv"
 	"sluice/model"
 	"sluice/service"
 )
@@ -18,13 +18,7 @@ import (
 // TestInvalidationReachesTheOtherInstance runs two caches over one
 // database, each with its own Invalidator, as two sluice instances would.
 func TestInvalidationReachesTheOtherInstance(t *testing.T) {
-	url := os.Getenv("SLUICE_TEST_REDIS_URL")
-	if url == "" {
-		if os.Getenv("SLUICE_REQUIRE_SERVICES") == "1" {
-			t.Fatal("SLUICE_TEST_REDIS_URL is not set")
-		}
-		t.Skip("SLUICE_TEST_REDIS_URL not set: skipping Redis test")
-	}
+	url := testenv.Lookup(t, testenv.Redis)
 	db, err := model.Open("", filepath.Join(t.TempDir(), "s.db"), model.PoolConfig{})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"sluice/common"
 	"sluice/model"
 )
 
@@ -12,16 +13,9 @@ import (
 // without Redis pub/sub still converge on an operator's change within
 // SYNC_FREQUENCY.
 func RunOptionSync(ctx context.Context, store *model.Store, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := ReloadOptions(store); err != nil {
-				slog.Error("option refresh failed", "err", err)
-			}
+	common.Every(ctx, every, func() {
+		if err := ReloadOptions(store); err != nil {
+			slog.Error("option refresh failed", "err", err)
 		}
-	}
+	})
 }

@@ -3,7 +3,6 @@ package service_test
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -13,6 +12,7 @@ import (
 	"sluice/common"
 	"sluice/constant"
 	"sluice/internal/testdb"
+	"sluice/internal/testenv"
 	"sluice/model"
 	"sluice/service"
 )
@@ -370,13 +370,7 @@ func uaPtr[T any](v T) *T { return &v }
 // shared balance, including one that no request has seeded yet while SQL
 // moved on (another instance's flushed charges).
 func TestSetUserQuotaWithRedis(t *testing.T) {
-	url := os.Getenv("SLUICE_TEST_REDIS_URL")
-	if url == "" {
-		if os.Getenv("SLUICE_REQUIRE_SERVICES") == "1" {
-			t.Fatal("SLUICE_TEST_REDIS_URL is not set")
-		}
-		t.Skip("SLUICE_TEST_REDIS_URL not set: skipping Redis test")
-	}
+	url := testenv.Lookup(t, testenv.Redis)
 	t.Parallel()
 	s := testdb.Store(t, model.DialectSQLite)
 	a, users := uaAdminOn(t, s)

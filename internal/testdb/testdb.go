@@ -15,7 +15,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,14 +23,15 @@ import (
 	"gorm.io/gorm"
 
 	"sluice/common"
+	"sluice/internal/testenv"
 	"sluice/model"
 )
 
 // Environment variables read by this package.
 const (
-	EnvPostgres = "SLUICE_TEST_POSTGRES_DSN"
-	EnvMySQL    = "SLUICE_TEST_MYSQL_DSN"
-	EnvRequire  = "SLUICE_REQUIRE_SERVICES"
+	EnvPostgres = testenv.Postgres
+	EnvMySQL    = testenv.MySQL
+	EnvRequire  = testenv.Require
 )
 
 // Secret is the CRYPTO_SECRET of the stores built by Store.
@@ -179,15 +179,7 @@ func ForEachStore(t *testing.T, fn func(t *testing.T, s *model.Store)) {
 // serverDSN reads a server's DSN from env, skipping or failing tb without it.
 func serverDSN(tb testing.TB, env string) string {
 	tb.Helper()
-	dsn := strings.TrimSpace(os.Getenv(env))
-	if dsn != "" {
-		return dsn
-	}
-	if os.Getenv(EnvRequire) == "1" {
-		tb.Fatalf("testdb: %s is not set but %s=1", env, EnvRequire)
-	}
-	tb.Skipf("testdb: %s is not set; skipping (set it to run against a real server)", env)
-	return ""
+	return testenv.Lookup(tb, env)
 }
 
 // admin runs one statement on the server's base database.

@@ -1,0 +1,34 @@
+// Package testenv reads the integration-test service variables
+// (ARCHITECTURE.md, "Testing") with one rule for every test: unset means
+// skip with a message naming the variable, unless SLUICE_REQUIRE_SERVICES=1
+// (CI), where unset is a failure. It imports nothing of sluice, so any
+// package's internal tests can use it.
+package testenv
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// Variables naming the test services.
+const (
+	Postgres = "SLUICE_TEST_POSTGRES_DSN"
+	MySQL    = "SLUICE_TEST_MYSQL_DSN"
+	Redis    = "SLUICE_TEST_REDIS_URL"
+	Require  = "SLUICE_REQUIRE_SERVICES"
+)
+
+// Lookup returns the value of the service variable name, or skips (or, when
+// services are required, fails) tb.
+func Lookup(tb testing.TB, name string) string {
+	tb.Helper()
+	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
+		return v
+	}
+	if os.Getenv(Require) == "1" {
+		tb.Fatalf("%s is not set but %s=1", name, Require)
+	}
+	tb.Skipf("%s is not set; skipping (set it to run against a real server)", name)
+	return ""
+}
