@@ -99,6 +99,10 @@ func (e *Engine) stream(clientCtx, upCtx context.Context, cancel context.CancelC
 			return nil, true, streamErr
 		}
 		res.usage, res.estimated = countLocally(info, upReqBody(upReq), text), true
+		if o, ok := dec.(channel.TextOverflow); ok {
+			res.usage.CompletionTokens += o.ExtraTokens()
+			res.usage.TotalTokens += o.ExtraTokens()
+		}
 	}
 	return res, true, nil
 }

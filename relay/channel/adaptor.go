@@ -39,3 +39,9 @@ type StreamDecoder interface {
 	// locally when the upstream reports no usage.
 	Text() string
 }
+
+// TextOverflow is implemented by stream decoders that keep only a bounded
+// prefix of the generated text: ExtraTokens estimates the rest.
+type TextOverflow interface {
+	ExtraTokens() int
+}

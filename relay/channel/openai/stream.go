@@ -2,6 +2,7 @@ package openai
 
 import (
 	"strings"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -11,10 +12,17 @@ import (
 	"sluice/relay/sse"
 )
 
+// maxKeptText bounds the generated text a stream keeps for counting tokens
+// locally (used only when the upstream reports no usage). Past it only
+// the byte count grows, so a 10 MB stream does not hold 10 MB.
+const maxKeptText = 256 << 10
+
 type streamDecoder struct {
 	info  *relaycommon.RelayInfo
 	usage *relaycommon.Usage
 	text  strings.Builder
+	// extraBytes is generated text beyond maxKeptText.
+	extraBytes int
 }
 
 // NewStreamDecoder implements channel.Adaptor.
@@ -22,7 +30,16 @@ func (Adaptor) NewStreamDecoder(info *relaycommon.RelayInfo) channel.StreamDecod
 	return &streamDecoder{info: info}
 }
 
-var chunkPaths = []string{"usage", "choices", "error"}
+func (d *streamDecoder) addText(s string) {
+	if room := maxKeptText - d.text.Len(); room < len(s) {
+		if room > 0 {
+			d.text.WriteString(s[:room])
+		}
+		d.extraBytes += len(s) - max(room, 0)
+		return
+	}
+	d.text.WriteString(s)
+}
 
 // Decode forwards each chunk untouched, except the usage-only chunk the
 // gateway asked for on the client's behalf, which is hidden from a client
@@ -31,32 +48,50 @@ func (d *streamDecoder) Decode(ev sse.Event) ([]byte, bool, *relayerr.Error) {
 	if sse.IsDone(ev.Data) {
 		return ev.Data, true, nil
 	}
-	r := gjson.GetManyBytes(ev.Data, chunkPaths...)
-	usage, choices, upErr := r[0], r[1], r[2]
+	// Read the event in place: every string taken from it is copied (into
+	// the text builder) before Decode returns, and ev.Data outlives Decode.
+	s := unsafe.String(unsafe.SliceData(ev.Data), len(ev.Data))
+	// One pass over the top level instead of one lookup per member.
+	var choices, usage, upErr gjson.Result
+	gjson.Parse(s).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "choices":
+			choices = v
+		case "usage":
+			usage = v
+		case "error":
+			upErr = v
+		}
+		return true
+	})
 	if upErr.Exists() {
 		msg := upErr.Get("message").String()
 		if msg == "" {
 			msg = "the upstream provider reported an error mid-stream"
 		}
-		return nil, false, relayerr.New(relayerr.KindUpstream, relayerr.Sanitize(msg))
+		return nil, false, relayerr.New(relayerr.KindUpstream, relayerr.Sanitize(strings.Clone(msg)))
 	}
-	for _, c := range choices.Array() {
+	nChoices := 0
+	choices.ForEach(func(_, c gjson.Result) bool {
+		nChoices++
 		if t := c.Get("delta.content"); t.Exists() {
-			d.text.WriteString(t.String())
+			d.addText(t.String())
 		} else if t := c.Get("text"); t.Exists() {
-			d.text.WriteString(t.String())
+			d.addText(t.String())
 		}
 		if rc := c.Get("delta.reasoning_content"); rc.Exists() {
-			d.text.WriteString(rc.String())
+			d.addText(rc.String())
 		}
-		for _, tc := range c.Get("delta.tool_calls").Array() {
-			d.text.WriteString(tc.Get("function.arguments").String())
-		}
-	}
+		c.Get("delta.tool_calls").ForEach(func(_, tc gjson.Result) bool {
+			d.addText(tc.Get("function.arguments").String())
+			return true
+		})
+		return true
+	})
 	if usage.IsObject() {
 		u := UsageOf(usage)
 		d.usage = &u
-		if !d.info.ClientWantsUsage && len(choices.Array()) == 0 {
+		if !d.info.ClientWantsUsage && nChoices == 0 {
 			return nil, false, nil
 		}
 	}
@@ -64,4 +99,13 @@ func (d *streamDecoder) Decode(ev sse.Event) ([]byte, bool, *relayerr.Error) {
 }
 
 func (d *streamDecoder) Usage() *relaycommon.Usage { return d.usage }
-func (d *streamDecoder) Text() string              { return d.text.String() }
+
+// Text returns the generated text kept for local counting (at most
+// maxKeptText bytes; ExtraTokens covers the rest).
+func (d *streamDecoder) Text() string { return d.text.String() }
+
+// ExtraTokens estimates the tokens of text beyond the kept cap, at 4
+// bytes per token.
+func (d *streamDecoder) ExtraTokens() int { return (d.extraBytes + 3) / 4 }
+
+var _ channel.TextOverflow = (*streamDecoder)(nil)

@@ -1,0 +1,105 @@
+package openai
+
+import (
+	"strings"
+	"testing"
+
+	relaycommon "sluice/relay/common"
+	"sluice/relay/sse"
+)
+
+const (
+	contentChunk = `{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"token "},"finish_reason":null}]}`
+	usageChunk   = `{"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10,"prompt_tokens_details":{"cached_tokens":2}}}`
+	toolChunk    = `{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}}]}`
+)
+
+func TestStreamDecoder(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name         string
+		wantsUsage   bool
+		events       []string
+		forwarded    int
+		text         string
+		usage        *relaycommon.Usage
+		done, hasErr bool
+	}{
+		{"content then hidden usage", false, []string{contentChunk, usageChunk, "[DONE]"}, 2, "token ",
+			&relaycommon.Usage{PromptTokens: 7, CompletionTokens: 3, TotalTokens: 10, CachedTokens: 2}, true, false},
+		// A client that asked for usage gets the chunk.
+		{"usage forwarded when asked", true, []string{contentChunk, usageChunk, "[DONE]"}, 3, "token ",
+			&relaycommon.Usage{PromptTokens: 7, CompletionTokens: 3, TotalTokens: 10, CachedTokens: 2}, true, false},
+		{"tool call arguments counted", false, []string{toolChunk}, 1, `{"city":`, nil, false, false},
+		{"legacy completions text", false, []string{`{"choices":[{"text":"abc","index":0}]}`}, 1, "abc", nil, false, false},
+		{"error event", false, []string{`{"error":{"message":"overloaded","type":"server_error"}}`}, 0, "", nil, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Adaptor{}.NewStreamDecoder(&relaycommon.RelayInfo{ClientWantsUsage: tt.wantsUsage})
+			forwarded, done, hasErr := 0, false, false
+			for _, e := range tt.events {
+				out, isDone, err := d.Decode(sse.Event{Data: []byte(e)})
+				if err != nil {
+					hasErr = true
+					break
+				}
+				if out != nil {
+					forwarded++
+				}
+				done = done || isDone
+			}
+			if forwarded != tt.forwarded || done != tt.done || hasErr != tt.hasErr || d.Text() != tt.text {
+				t.Fatalf("forwarded=%d done=%v err=%v text=%q", forwarded, done, hasErr, d.Text())
+			}
+			if (tt.usage == nil) != (d.Usage() == nil) || (tt.usage != nil && *tt.usage != *d.Usage()) {
+				t.Fatalf("usage %+v, want %+v", d.Usage(), tt.usage)
+			}
+		})
+	}
+}
+
+func FuzzStreamDecoder(f *testing.F) {
+	for _, s := range []string{contentChunk, usageChunk, toolChunk, "[DONE]", `{"error":{}}`, `{"choices":[{}]}`, "not json"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d := Adaptor{}.NewStreamDecoder(&relaycommon.RelayInfo{})
+		out, _, _ := d.Decode(sse.Event{Data: data})
+		if out != nil && len(out) > len(data) {
+			t.Fatalf("decoder grew an event: %d > %d", len(out), len(data))
+		}
+		if u := d.Usage(); u != nil && (u.PromptTokens < 0 && u.CompletionTokens < 0) {
+			t.Fatal("nonsense usage")
+		}
+		_ = strings.Clone(d.Text())
+	})
+}
+
+func BenchmarkStreamDecodeContentChunk(b *testing.B) {
+	d := Adaptor{}.NewStreamDecoder(&relaycommon.RelayInfo{})
+	ev := sse.Event{Data: []byte(contentChunk)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := d.Decode(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestStreamDecoderKeepsBoundedText(t *testing.T) {
+	t.Parallel()
+	d := Adaptor{}.NewStreamDecoder(&relaycommon.RelayInfo{}).(*streamDecoder)
+	chunk := []byte(`{"choices":[{"index":0,"delta":{"content":"` + strings.Repeat("x", 1000) + `"}}]}`)
+	for range 1000 { // 1 MB of output
+		if _, _, err := d.Decode(sse.Event{Data: chunk}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(d.Text()) != maxKeptText {
+		t.Fatalf("kept %d bytes, want the cap %d", len(d.Text()), maxKeptText)
+	}
+	if want := (1_000_000 - maxKeptText + 3) / 4; d.ExtraTokens() != want {
+		t.Fatalf("extra tokens %d, want %d", d.ExtraTokens(), want)
+	}
+}
