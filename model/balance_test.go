@@ -23,6 +23,11 @@ func redisURL(t *testing.T) string {
 // in a fresh SQLite store, with its cache loaded.
 func ledgerFixture(t *testing.T, quota, remain int64, unlimited bool) (*Cache, *UserEntry, *TokenEntry) {
 	t.Helper()
+	return ledgerFixtureTB(t, quota, remain, unlimited)
+}
+
+func ledgerFixtureTB(t testing.TB, quota, remain int64, unlimited bool) (*Cache, *UserEntry, *TokenEntry) {
+	t.Helper()
 	db, err := Open("", filepath.Join(t.TempDir(), "s.db"), PoolConfig{})
 	if err != nil {
 		t.Fatal(err)
