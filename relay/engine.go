@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -117,9 +118,7 @@ func (e *Engine) estimate(req *Request, price helper.PriceData) int64 {
 	if price.UsePrice {
 		return price.PerCallQuota(req.Peek.N)
 	}
-	// JSON bodies average well over 3 bytes per token; dividing by 3 keeps
-	// the estimate above the real prompt for ordinary text.
-	prompt := len(req.Body)/3 + 1
+	prompt := promptEstimate(req.Body)
 	completion := req.Peek.MaxTokens
 	if req.Mode == relaycommon.ModeEmbeddings {
 		completion = 0
@@ -288,4 +287,34 @@ func secretsOf(ch *model.ChannelView) []string {
 		}
 	}
 	return out
+}
+
+// imageTokenAllowance is what the reservation counts per inline image: more
+// than a high-detail image costs at OpenAI or Anthropic today.
+const imageTokenAllowance = 2000
+
+var base64Marker = []byte(";base64,")
+
+// promptEstimate bounds a prompt's tokens from the body's size without
+// tokenising: JSON text averages well over 3 bytes per token, so bytes/3
+// stays above the real count. Inline base64 images are counted at a flat
+// allowance instead of by their size, or a vision request's reservation
+// would be hundreds of times its cost.
+func promptEstimate(body []byte) int {
+	n, images := len(body), 0
+	for rest := body; ; {
+		i := bytes.Index(rest, base64Marker)
+		if i < 0 {
+			break
+		}
+		rest = rest[i+len(base64Marker):]
+		j := bytes.IndexByte(rest, '"')
+		if j < 0 {
+			break
+		}
+		n -= j
+		images++
+		rest = rest[j:]
+	}
+	return n/3 + 1 + images*imageTokenAllowance
 }

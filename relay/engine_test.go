@@ -359,3 +359,19 @@ func BenchmarkRelayStream(b *testing.B) {
 	}
 	f.engine.Tasks.Wait()
 }
+
+func TestPromptEstimateCountsInlineImagesFlat(t *testing.T) {
+	t.Parallel()
+	img := strings.Repeat("A", 3_000_000) // a ~2 MB image, base64
+	body := `{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},` +
+		`{"type":"image_url","image_url":{"url":"data:image/png;base64,` + img + `"}}]}]}`
+	got := promptEstimate([]byte(body))
+	textOnly := (len(body)-len(img))/3 + 1
+	if got != textOnly+imageTokenAllowance {
+		t.Fatalf("estimate %d, want %d", got, textOnly+imageTokenAllowance)
+	}
+	plain := `{"model":"m","messages":[{"role":"user","content":"hello"}]}`
+	if promptEstimate([]byte(plain)) != len(plain)/3+1 {
+		t.Fatal("plain text estimate changed")
+	}
+}
