@@ -108,7 +108,11 @@ func run() error {
 		Cache:  cache,
 		Writer: writer,
 		Health: &service.ChannelHealth{Store: store, Cache: cache, Writer: writer,
-			Enabled: func() bool { return operation_setting.Get().AutomaticDisableChannelEnabled }},
+			Enabled: func() bool { return operation_setting.Get().AutomaticDisableChannelEnabled },
+			FailureRule: func() (int, time.Duration) {
+				op := operation_setting.Get()
+				return op.ChannelFailureThreshold, time.Duration(op.ChannelFailureWindowSeconds) * time.Second
+			}},
 		Tasks:            tasks,
 		Client:           relay.NewHTTPClient(),
 		StreamingTimeout: cfg.StreamingTimeout,
@@ -155,6 +159,9 @@ func run() error {
 		go cache.WatchRedis(loops)
 	}
 	go service.RunOptionSync(loops, store, cfg.SyncFrequency)
+	go engine.RunHealthProbe(loops, store, func() time.Duration {
+		return time.Duration(operation_setting.Get().ChannelProbeIntervalSeconds) * time.Second
+	})
 	if cfg.BatchUpdateEnabled {
 		go writer.Run(loops, cfg.BatchUpdateInterval)
 	}

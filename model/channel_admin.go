@@ -52,8 +52,13 @@ func (s *Store) ChannelViewByID(id int) (*ChannelView, error) {
 // in id order. A channel whose key cannot be decrypted is left out (and
 // logged), as the routing table leaves it out.
 func (s *Store) EnabledChannelViews() ([]*ChannelView, error) {
+	return s.ChannelViewsWithStatus(constant.ChannelStatusEnabled)
+}
+
+// ChannelViewsWithStatus is EnabledChannelViews for any status.
+func (s *Store) ChannelViewsWithStatus(status int) ([]*ChannelView, error) {
 	var cs []Channel
-	if err := s.DB.Where("status = ?", constant.ChannelStatusEnabled).Order("id").Find(&cs).Error; err != nil {
+	if err := s.DB.Where("status = ?", status).Order("id").Find(&cs).Error; err != nil {
 		return nil, err
 	}
 	out := make([]*ChannelView, 0, len(cs))

@@ -160,9 +160,13 @@ func (e *Engine) attempts(ctx context.Context, w http.ResponseWriter, req *Reque
 		last = rerr
 		slog.Warn("relay attempt failed", "request_id", req.RequestID, "channel_id", ch.ID,
 			"attempt", attempt+1, "status", rerr.Status, "err", rerr.Error())
-		if rerr.DisableChannel {
-			failed := ch
+		failed := ch
+		switch {
+		case rerr.DisableChannel:
 			e.Tasks.Go(context.WithoutCancel(ctx), func() { e.Health.AutoDisable(failed, rerr.Message) })
+		case rerr.Kind == relayerr.KindUpstream || rerr.Kind == relayerr.KindUpstreamTimeout:
+			// Not proof of a dead channel on its own; a run of them is.
+			e.Tasks.Go(context.WithoutCancel(ctx), func() { e.Health.RecordFailure(failed, time.Now()) })
 		}
 		if committed {
 			return nil, true, rerr

@@ -375,3 +375,44 @@ func TestPromptEstimateCountsInlineImagesFlat(t *testing.T) {
 		t.Fatal("plain text estimate changed")
 	}
 }
+
+func TestRepeatedFailuresDisableAndTheProbeReenables(t *testing.T) {
+	f := newFixture(t, 1_000_000)
+	f.engine.Health.FailureRule = func() (int, time.Duration) { return 3, time.Minute }
+	var healthy atomic.Bool
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if healthy.Load() {
+			answer(200, chatOK)(w, r)
+			return
+		}
+		answer(502, `{"error":{"message":"bad gateway"}}`)(w, r)
+	})
+	id := f.addChannel(t, up.URL, 0)
+	f.load(t)
+	for i := range 3 {
+		if err := f.engine.Relay(context.Background(), httptest.NewRecorder(), f.request(t, chatBody)); err == nil || err.Status != 502 {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+		f.engine.Tasks.Wait()
+		want := constant.ChannelStatusEnabled
+		if i == 2 {
+			want = constant.ChannelStatusAutoDisabled
+		}
+		if ch, _ := f.store.ChannelByID(id); ch.Status != want {
+			t.Fatalf("after %d failures status %d, want %d", i+1, ch.Status, want)
+		}
+	}
+	// Still failing: the probe leaves it off.
+	f.engine.probeOnce(context.Background(), f.store)
+	if ch, _ := f.store.ChannelByID(id); ch.Status != constant.ChannelStatusAutoDisabled {
+		t.Fatal("the probe re-enabled a failing channel")
+	}
+	healthy.Store(true)
+	f.engine.probeOnce(context.Background(), f.store)
+	if ch, _ := f.store.ChannelByID(id); ch.Status != constant.ChannelStatusEnabled {
+		t.Fatal("the probe did not re-enable a channel that answers")
+	}
+	if !f.cache.HasModel("default", "m") {
+		t.Fatal("the re-enabled channel is not routed to")
+	}
+}

@@ -36,6 +36,9 @@ const (
 	KeyModelRequestRateLimitEnabled   = "ModelRequestRateLimitEnabled"
 	KeyModelRequestRateLimitCount     = "ModelRequestRateLimitCount"
 	KeyModelRequestRateLimitDuration  = "ModelRequestRateLimitDurationMinutes"
+	KeyChannelFailureThreshold        = "ChannelFailureThreshold"
+	KeyChannelFailureWindowSeconds    = "ChannelFailureWindowSeconds"
+	KeyChannelProbeIntervalSeconds    = "ChannelProbeIntervalSeconds"
 	KeyCPUMonitorEnabled              = "CPUMonitorEnabled"
 	KeyCPUMonitorThreshold            = "CPUMonitorThreshold"
 	KeyCPUProfileSeconds              = "CPUProfileSeconds"
@@ -43,6 +46,7 @@ const (
 	KeyCPUProfileDir                  = "CPUProfileDir"
 	KeyCPUProfileKeep                 = "CPUProfileKeep"
 	KeyCPUMonitorSampleSeconds        = "CPUMonitorSampleSeconds"
+	KeyAllowPrivateUpstreams          = "AllowPrivateUpstreams"
 )
 
 // ErrUnknownOption is wrapped by the error for a key that is not in the registry, so a handler can tell a typo
@@ -77,6 +81,10 @@ var registry = buildRegistry(
 	operationOption(KeyModelRequestRateLimitEnabled, func(o *operation_setting.Operation) *bool { return &o.ModelRequestRateLimitEnabled }, parseBool, strconv.FormatBool),
 	operationOption(KeyModelRequestRateLimitCount, func(o *operation_setting.Operation) *int { return &o.ModelRequestRateLimitCount }, parseInt, strconv.Itoa),
 	operationOption(KeyModelRequestRateLimitDuration, func(o *operation_setting.Operation) *int { return &o.ModelRequestRateLimitDurationMinutes }, parseInt, strconv.Itoa),
+	operationOption(KeyAllowPrivateUpstreams, func(o *operation_setting.Operation) *bool { return &o.AllowPrivateUpstreams }, parseBool, strconv.FormatBool),
+	operationOption(KeyChannelFailureThreshold, func(o *operation_setting.Operation) *int { return &o.ChannelFailureThreshold }, parseInt, strconv.Itoa),
+	operationOption(KeyChannelFailureWindowSeconds, func(o *operation_setting.Operation) *int { return &o.ChannelFailureWindowSeconds }, parseInt, strconv.Itoa),
+	operationOption(KeyChannelProbeIntervalSeconds, func(o *operation_setting.Operation) *int { return &o.ChannelProbeIntervalSeconds }, parseInt, strconv.Itoa),
 	monitorOption(KeyCPUMonitorEnabled, func(m *operation_setting.Monitor) *bool { return &m.CPUMonitorEnabled }, parseBool, strconv.FormatBool),
 	monitorOption(KeyCPUMonitorThreshold, func(m *operation_setting.Monitor) *int { return &m.CPUMonitorThreshold }, parseInt, strconv.Itoa),
 	monitorOption(KeyCPUProfileSeconds, func(m *operation_setting.Monitor) *int { return &m.CPUProfileSeconds }, parseInt, strconv.Itoa),

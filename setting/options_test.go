@@ -22,10 +22,11 @@ func restoreDefaults(t *testing.T) {
 }
 
 var allKeys = []string{
-	KeyAutomaticDisableChannelEnabled,
+	KeyAllowPrivateUpstreams, KeyAutomaticDisableChannelEnabled,
 	KeyCPUMonitorEnabled, KeyCPUMonitorSampleSeconds, KeyCPUMonitorThreshold, KeyCPUProfileDir,
 	KeyCPUProfileIntervalSeconds, KeyCPUProfileKeep, KeyCPUProfileSeconds,
-	KeyCacheRatio, KeyCompletionRatio, KeyDisplayInCurrencyEnabled,
+	KeyCacheRatio, KeyChannelFailureThreshold, KeyChannelFailureWindowSeconds, KeyChannelProbeIntervalSeconds,
+	KeyCompletionRatio, KeyDisplayInCurrencyEnabled,
 	KeyExposeRatioEnabled, KeyGroupRatio, KeyLogRetentionDays, KeyModelPrice, KeyModelRatio,
 	KeyModelRequestRateLimitCount, KeyModelRequestRateLimitDuration, KeyModelRequestRateLimitEnabled,
 	KeyPreConsumeCompletionTokens, KeyQuotaForNewUser, KeyQuotaPerUnit, KeyRetryTimes, KeySelfUseModeEnabled,
@@ -44,6 +45,7 @@ func TestKeysAndDefaults(t *testing.T) {
 		KeyPreConsumeCompletionTokens:     "512",
 		KeyDisplayInCurrencyEnabled:       "true",
 		KeyExposeRatioEnabled:             "false",
+		KeyAllowPrivateUpstreams:          "true",
 		KeyGroupRatio:                     `{"default":1,"svip":1,"vip":1}`,
 		KeyModelPrice:                     `{"dall-e-2":0.02,"dall-e-3":0.04,"gpt-image-1":0.04}`,
 	}
@@ -122,6 +124,9 @@ func TestApplyEveryKey(t *testing.T) {
 		{KeyAutomaticDisableChannelEnabled, "false", "", ""},
 		{KeyAutomaticDisableChannelEnabled, "yes", `AutomaticDisableChannelEnabled: want "true" or "false"`, ""},
 		{KeySelfUseModeEnabled, "true", "", ""},
+		{KeyAllowPrivateUpstreams, "false", "", ""},
+		{KeyAllowPrivateUpstreams, "true", "", ""},
+		{KeyAllowPrivateUpstreams, "no", `AllowPrivateUpstreams: want "true" or "false"`, ""},
 		{KeySelfUseModeEnabled, "0", `SelfUseModeEnabled: want "true" or "false"`, ""},
 		{KeyPreConsumeCompletionTokens, "0", "", ""},
 		{KeyPreConsumeCompletionTokens, "4096", "", ""},
@@ -203,7 +208,7 @@ func TestAppliedValuesReachTheTypedSettings(t *testing.T) {
 	for k, v := range map[string]string{
 		KeyModelRatio: `{"m": 3}`, KeyGroupRatio: `{"vip": 0.5}`, KeyExposeRatioEnabled: "true",
 		KeyRetryTimes: "5", KeyQuotaPerUnit: "1000", KeySelfUseModeEnabled: "true",
-		KeyCPUMonitorThreshold: "50", KeyCPUProfileDir: "/tmp/p",
+		KeyCPUMonitorThreshold: "50", KeyCPUProfileDir: "/tmp/p", KeyAllowPrivateUpstreams: "false",
 	} {
 		if err := Apply(k, v); err != nil {
 			t.Fatal(err)
@@ -213,7 +218,7 @@ func TestAppliedValuesReachTheTypedSettings(t *testing.T) {
 	if r, _ := s.ModelRatioOf("m"); r != 3 || s.GroupRatioOf("vip") != 0.5 || !ratio_setting.ExposeRatioEnabled() {
 		t.Errorf("ratio settings not applied: %v %v %v", r, s.GroupRatioOf("vip"), ratio_setting.ExposeRatioEnabled())
 	}
-	if o := operation_setting.Get(); o.RetryTimes != 5 || o.QuotaPerUnit != 1000 || !o.SelfUseModeEnabled {
+	if o := operation_setting.Get(); o.RetryTimes != 5 || o.QuotaPerUnit != 1000 || !o.SelfUseModeEnabled || o.AllowPrivateUpstreams {
 		t.Errorf("operation settings not applied: %+v", *o)
 	}
 	if c := operation_setting.CurrentCPUMonitorConfig(); c.ThresholdPercent != 50 || c.Dir != "/tmp/p" {

@@ -42,6 +42,14 @@ type Operation struct {
 	ModelRequestRateLimitCount int
 	// ModelRequestRateLimitDurationMinutes is the window of the per-user limit. 1..1440.
 	ModelRequestRateLimitDurationMinutes int
+	// ChannelFailureThreshold failed attempts (5xx, timeouts, refused
+	// connections) within ChannelFailureWindowSeconds auto-disable a
+	// channel; 0 disables only on dead keys and accounts.
+	ChannelFailureThreshold     int
+	ChannelFailureWindowSeconds int
+	// ChannelProbeIntervalSeconds is how often auto-disabled channels are
+	// probed and re-enabled when they answer; 0 never re-enables them.
+	ChannelProbeIntervalSeconds int
 }
 
 // Default returns the rules of a fresh install.
@@ -58,6 +66,9 @@ func Default() Operation {
 		ModelRequestRateLimitEnabled:         false,
 		ModelRequestRateLimitCount:           60,
 		ModelRequestRateLimitDurationMinutes: 1,
+		ChannelFailureThreshold:              5,
+		ChannelFailureWindowSeconds:          60,
+		ChannelProbeIntervalSeconds:          300,
 	}
 }
 
@@ -77,6 +88,12 @@ func (o *Operation) Validate() error {
 		return fmt.Errorf("LogRetentionDays must be between 0 and 36500, got %d", o.LogRetentionDays)
 	case o.ModelRequestRateLimitCount < 1 || o.ModelRequestRateLimitCount > 1_000_000:
 		return fmt.Errorf("ModelRequestRateLimitCount must be between 1 and 1000000, got %d", o.ModelRequestRateLimitCount)
+	case o.ChannelFailureThreshold < 0 || o.ChannelFailureThreshold > 10_000:
+		return fmt.Errorf("ChannelFailureThreshold must be between 0 and 10000, got %d", o.ChannelFailureThreshold)
+	case o.ChannelFailureWindowSeconds < 1 || o.ChannelFailureWindowSeconds > 86400:
+		return fmt.Errorf("ChannelFailureWindowSeconds must be between 1 and 86400, got %d", o.ChannelFailureWindowSeconds)
+	case o.ChannelProbeIntervalSeconds < 0 || o.ChannelProbeIntervalSeconds > 86400:
+		return fmt.Errorf("ChannelProbeIntervalSeconds must be between 0 and 86400, got %d", o.ChannelProbeIntervalSeconds)
 	case o.ModelRequestRateLimitDurationMinutes < 1 || o.ModelRequestRateLimitDurationMinutes > 1440:
 		return fmt.Errorf("ModelRequestRateLimitDurationMinutes must be between 1 and 1440, got %d", o.ModelRequestRateLimitDurationMinutes)
 	}

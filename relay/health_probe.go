@@ -1,0 +1,48 @@
+package relay
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"sluice/constant"
+	"sluice/model"
+)
+
+// RunHealthProbe is the half-open side of channel health: every interval
+// (read each round, 0 pauses probing) it sends each auto-disabled channel
+// the smallest real request and switches it back on when it answers.
+// Manually disabled channels (status 2) are never touched.
+func (e *Engine) RunHealthProbe(ctx context.Context, store *model.Store, interval func() time.Duration) {
+	for {
+		wait := interval()
+		if wait <= 0 {
+			wait = time.Minute // paused: look again later
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if interval() > 0 {
+			e.probeOnce(ctx, store)
+		}
+	}
+}
+
+func (e *Engine) probeOnce(ctx context.Context, store *model.Store) {
+	chans, err := store.ChannelViewsWithStatus(constant.ChannelStatusAutoDisabled)
+	if err != nil {
+		slog.Warn("health probe: listing channels failed", "err", err)
+		return
+	}
+	for _, ch := range chans {
+		if ctx.Err() != nil || len(ch.Models) == 0 {
+			continue
+		}
+		if _, err := TestChannel(ctx, e.Client, ch, ch.Models[0]); err != nil {
+			continue
+		}
+		e.Health.Reenable(ch)
+	}
+}
