@@ -50,6 +50,12 @@ type Operation struct {
 	// ChannelProbeIntervalSeconds is how often auto-disabled channels are
 	// probed and re-enabled when they answer; 0 never re-enables them.
 	ChannelProbeIntervalSeconds int
+	// AllowPrivateUpstreams lets channels reach private-network and loopback addresses (10/8, 172.16/12,
+	// 192.168/16, 100.64/10, fc00::/7, 127/8, ::1). On by default, because local model servers such as Ollama
+	// and vLLM are legitimate upstreams; an operator who serves customers, or whose admins are not all trusted,
+	// should turn it off so that no channel can be pointed at the internal network (SSRF). Link-local and cloud
+	// metadata addresses are refused whatever it says (common/netguard).
+	AllowPrivateUpstreams bool
 }
 
 // Default returns the rules of a fresh install.
@@ -69,6 +75,7 @@ func Default() Operation {
 		ChannelFailureThreshold:              5,
 		ChannelFailureWindowSeconds:          60,
 		ChannelProbeIntervalSeconds:          300,
+		AllowPrivateUpstreams:                true,
 	}
 }
 
