@@ -174,7 +174,15 @@ func run() error {
 	}
 	go common.RunCPUMonitor(loops, operation_setting.CurrentCPUMonitorConfig) // CPUMonitor* / CPUProfile* options
 
-	srv := &http.Server{Addr: ":" + cfg.Port, Handler: handler, ReadHeaderTimeout: 30 * time.Second}
+	// ReadHeaderTimeout closes slowloris connections that trickle their
+	// headers; IdleTimeout bounds keep-alive connections left open between
+	// requests; MaxHeaderBytes (net/http's default, stated so it is not
+	// lost) answers a header flood with 431. There is deliberately no
+	// ReadTimeout or WriteTimeout: an upload may be slow, and a stream may
+	// legitimately last many minutes, so bodies are bounded by
+	// MAX_REQUEST_BODY_MB and streams by STREAMING_TIMEOUT instead.
+	srv := &http.Server{Addr: ":" + cfg.Port, Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 1 << 20}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ListenAndServe() }()
 	slog.Info("sluice listening", "port", cfg.Port, "version", version, "database", string(model.DialectOf(cfg.SQLDSN)))

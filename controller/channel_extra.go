@@ -182,6 +182,9 @@ func (h *Handlers) FetchModelsUnsaved(c *gin.Context) {
 	}
 	in.BaseURL = strings.TrimSpace(in.BaseURL)
 	in.Key = strings.TrimSpace(in.Key)
+	// The checks of a saved channel's base_url (scheme, SSRF policy) apply
+	// to an unsaved one too.
+	urlErr := model.ValidateBaseURL(in.BaseURL)
 	switch {
 	case in.Type == 0:
 		badRequest(c, "type is required")
@@ -189,8 +192,8 @@ func (h *Handlers) FetchModelsUnsaved(c *gin.Context) {
 	case relay.AdaptorFor(in.Type) == nil:
 		badRequest(c, "channel type "+strconv.Itoa(in.Type)+" is not supported")
 		return
-	case in.BaseURL != "" && !strings.HasPrefix(in.BaseURL, "http://") && !strings.HasPrefix(in.BaseURL, "https://"):
-		badRequest(c, "base_url must start with http:// or https://")
+	case urlErr != nil:
+		badRequest(c, urlErr.Error())
 		return
 	case in.Key == "" && in.Type != int(constant.ChannelTypeOllama):
 		badRequest(c, "key is required")

@@ -3,11 +3,16 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"net/textproto"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"gorm.io/gorm"
+
+	"sluice/common/netguard"
+	"sluice/setting/operation_setting"
 )
 
 // Channel is one upstream: a provider type, its base URL and credential, and
@@ -74,9 +79,12 @@ func ValidateChannel(c *Channel) error {
 		if err := json.Unmarshal([]byte(c.Headers), &m); err != nil {
 			return fmt.Errorf("headers must be a JSON object of strings: %v", err)
 		}
+		if err := ValidateHeaders(m); err != nil {
+			return err
+		}
 	}
-	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
-		return fmt.Errorf("base_url must start with http:// or https://")
+	if err := ValidateBaseURL(c.BaseURL); err != nil {
+		return err
 	}
 	if c.Status == 0 {
 		c.Status = 1
@@ -85,6 +93,83 @@ func ValidateChannel(c *Channel) error {
 	c.Models = strings.Join(SplitList(c.Models), ",")
 	c.Group = strings.Join(SplitList(c.Group), ",")
 	return nil
+}
+
+// ValidateBaseURL checks a channel's base_url: empty (the provider's
+// default), or an http(s) URL with a host. A literal IP address is checked
+// against the SSRF policy here, so the admin hears at once that it will be
+// refused; a host name is checked when it is dialled (common/netguard).
+func ValidateBaseURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	if !strings.HasPrefix(raw, "http://") && !strings.HasPrefix(raw, "https://") {
+		return fmt.Errorf("base_url must start with http:// or https://")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("base_url is not a valid URL")
+	}
+	if err := netguard.CheckURL(raw, operation_setting.Get().AllowPrivateUpstreams); err != nil {
+		return fmt.Errorf("base_url: %v", err)
+	}
+	return nil
+}
+
+// forbiddenHeaders are the channel headers an admin may not set: the
+// hop-by-hop headers of RFC 9110 section 7.6.1 and the ones that frame or
+// route the request (Host, Content-Length, Transfer-Encoding, Trailer).
+// Setting them would desynchronise the request framing or smuggle a second
+// request to the upstream. Proxy-* headers are for the proxy hop only.
+// Authorization (and x-api-key and the like) may be overridden on purpose:
+// some providers need a custom auth scheme.
+var forbiddenHeaders = map[string]bool{
+	"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true, "Keep-Alive": true,
+	"Upgrade": true, "Te": true, "Trailer": true,
+}
+
+// ValidateHeaders checks a channel's extra upstream headers: each name a
+// valid header token, not hop-by-hop or framing, not given twice in
+// different case; each value free of control characters (CR, LF and NUL
+// would split the header block and inject headers or a second request).
+func ValidateHeaders(h map[string]string) error {
+	seen := make(map[string]string, len(h))
+	for name, value := range h {
+		if !validHeaderName(name) {
+			return fmt.Errorf("headers: %q is not a valid header name", name)
+		}
+		canon := textproto.CanonicalMIMEHeaderKey(name)
+		if forbiddenHeaders[canon] || strings.HasPrefix(canon, "Proxy-") {
+			return fmt.Errorf("headers: %q may not be set on a channel (hop-by-hop or framing header)", name)
+		}
+		if other, dup := seen[canon]; dup {
+			return fmt.Errorf("headers: %q and %q name the same header", other, name)
+		}
+		seen[canon] = name
+		for i := 0; i < len(value); i++ {
+			if b := value[i]; (b < ' ' && b != '\t') || b == 0x7f {
+				return fmt.Errorf("headers: the value of %q contains a control character (CR, LF, NUL or similar)", name)
+			}
+		}
+	}
+	return nil
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		switch {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // CreateChannel encrypts the plaintext key, inserts the channel and its

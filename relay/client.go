@@ -1,20 +1,63 @@
 package relay
 
 import (
+	"context"
 	"net"
 	"net/http"
+	"net/url"
+	"sync"
 	"time"
+
+	"sluice/common/netguard"
+	"sluice/setting/operation_setting"
 )
 
 // NewHTTPClient returns the one client every upstream call shares. Its
 // transport keeps connections alive across requests (a TLS handshake per
 // call would dominate small requests) and speaks HTTP/2 where offered.
 // Timeouts are per request, set by the engine, so the client has none.
+//
+// Every connection it makes passes the SSRF guard (common/netguard) on the
+// address actually dialled, after name resolution: cloud metadata and
+// link-local addresses are always refused, private and loopback ones unless
+// the AllowPrivateUpstreams option is on. A refused dial fails like a
+// refused connection: the relay answers 502 and names no address.
 func NewHTTPClient() *http.Client {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return newHTTPClient(func() bool { return operation_setting.Get().AllowPrivateUpstreams })
+}
+
+func newHTTPClient(allowPrivate func() bool) *http.Client {
+	plain := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	guarded := *plain
+	guarded.Control = (&netguard.Policy{AllowPrivate: allowPrivate}).Control
+	// proxies holds the host:port of every proxy HTTP(S)_PROXY named so far.
+	// The operator chose them, not a channel, so they are dialled without the
+	// guard (a proxy on a private address must keep working with
+	// AllowPrivateUpstreams off).
+	var proxies sync.Map
 	t := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
+		Proxy: func(req *http.Request) (*url.URL, error) {
+			u, err := http.ProxyFromEnvironment(req)
+			if u == nil || err != nil {
+				return u, err
+			}
+			// Through a proxy the dialler sees only the proxy: a literal IP
+			// upstream is checked here; a host name is resolved by the
+			// proxy, whose own egress rules then apply.
+			if ip, ok := netguard.LiteralIP(req.URL.Hostname()); ok {
+				if err := netguard.Check(ip, allowPrivate()); err != nil {
+					return nil, err
+				}
+			}
+			proxies.Store(proxyAddr(u), true)
+			return u, nil
+		},
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if _, ok := proxies.Load(addr); ok {
+				return plain.DialContext(ctx, network, addr)
+			}
+			return guarded.DialContext(ctx, network, addr)
+		},
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          2000,
 		MaxIdleConnsPerHost:   512,
@@ -29,4 +72,21 @@ func NewHTTPClient() *http.Client {
 		// Following a redirect would resend the channel key to another host.
 		return http.ErrUseLastResponse
 	}}
+}
+
+// proxyAddr is the host:port the transport dials for proxy u (its default
+// port by scheme, as net/http fills it in).
+func proxyAddr(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		switch u.Scheme {
+		case "https":
+			port = "443"
+		case "socks5", "socks5h":
+			port = "1080"
+		default:
+			port = "80"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }

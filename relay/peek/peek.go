@@ -14,6 +14,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
@@ -29,6 +30,10 @@ const MaxInt = math.MaxInt32
 var (
 	// ErrInvalidJSON means the body is not valid JSON or not a JSON object.
 	ErrInvalidJSON = errors.New("request body must be a valid JSON object")
+	// ErrTooDeep refuses hostile nesting before any recursive parser sees it.
+	ErrTooDeep = errors.New("request body nests JSON deeper than 512 levels")
+	// ErrInvalidUTF8 refuses bodies that are not UTF-8, as JSON requires.
+	ErrInvalidUTF8 = errors.New("request body is not valid UTF-8")
 	// ErrMissingModel means model is absent, null, empty or not a string.
 	ErrMissingModel = errors.New("model must be a non-empty string")
 	// ErrInvalidField is wrapped by every *FieldError, so callers can map
@@ -92,6 +97,9 @@ const (
 // many upstreams the last), and the gateway must bill and route on the same
 // model the upstream serves.
 func Peek(body []byte) (Fields, error) {
+	if err := checkShape(body); err != nil {
+		return Fields{}, err
+	}
 	if !gjson.ValidBytes(body) {
 		return Fields{}, ErrInvalidJSON
 	}
@@ -378,4 +386,48 @@ func isObject(body []byte) bool {
 		return c == '{'
 	}
 	return false
+}
+
+// MaxDepth bounds JSON nesting. Real requests nest a handful of levels
+// (messages → content parts → tool schemas); the validator recurses per
+// level, so millions of nested arrays would overflow the goroutine stack
+// and kill the process, which no recover can catch.
+const MaxDepth = 512
+
+// checkShape is one iterative pass that refuses what the recursive
+// validator must never see: nesting past MaxDepth, and invalid UTF-8
+// (which the validator accepts and upstreams then choke on).
+func checkShape(body []byte) error {
+	depth := 0
+	for i := 0; i < len(body); i++ {
+		switch body[i] {
+		case '"':
+			// Jump to the closing quote (IndexByte is vectorised): a quote
+			// preceded by an odd run of backslashes is escaped.
+			for {
+				j := bytes.IndexByte(body[i+1:], '"')
+				if j < 0 {
+					return ErrInvalidJSON
+				}
+				i += j + 1
+				k := i - 1
+				for k >= 0 && body[k] == '\\' {
+					k--
+				}
+				if (i-1-k)%2 == 0 {
+					break
+				}
+			}
+		case '[', '{':
+			if depth++; depth > MaxDepth {
+				return ErrTooDeep
+			}
+		case ']', '}':
+			depth--
+		}
+	}
+	if !utf8.Valid(body) {
+		return ErrInvalidUTF8
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
@@ -407,5 +408,25 @@ func BenchmarkForceIncludeUsage(b *testing.B) {
 		if _, err := ForceIncludeUsage(body); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestPeekRefusesHostileShapes(t *testing.T) {
+	t.Parallel()
+	deep := `{"model":"m","messages":` + strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000) + `}`
+	if _, err := Peek([]byte(deep)); !errors.Is(err, ErrTooDeep) {
+		t.Fatalf("deep nesting: %v", err)
+	}
+	ok := `{"model":"m","x":` + strings.Repeat("[", MaxDepth-1) + strings.Repeat("]", MaxDepth-1) + `}`
+	if _, err := Peek([]byte(ok)); err != nil {
+		t.Fatalf("nesting at the bound refused: %v", err)
+	}
+	// Brackets inside strings, and escaped quotes, are not nesting.
+	str := `{"model":"m","content":"` + strings.Repeat(`[{\"`, 1000) + `"}`
+	if _, err := Peek([]byte(str)); err != nil {
+		t.Fatalf("brackets in a string: %v", err)
+	}
+	if _, err := Peek([]byte("{\"model\":\"m\",\"content\":\"caf\xe9 \xff\"}")); !errors.Is(err, ErrInvalidUTF8) {
+		t.Fatalf("invalid UTF-8: %v", err)
 	}
 }
