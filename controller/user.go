@@ -61,14 +61,29 @@ func (h *Handlers) Login(c *gin.Context) {
 		fail(c, http.StatusForbidden, "this account is disabled")
 		return
 	}
-	h.Sessions.Issue(c, u.ID)
+	h.Sessions.Issue(c, u.ID, u.SessionEpoch)
 	ok(c, h.viewUser(u))
 }
 
-// Logout answers GET /api/user/logout.
+// Logout answers GET /api/user/logout. It ends the session server-side
+// too (every session of the user: the cookie is stateless, so the epoch it
+// is bound to moves on), so a copied cookie stops working.
 func (h *Handlers) Logout(c *gin.Context) {
+	if id, _ := h.Sessions.CookieUser(c); id != 0 {
+		h.endSessions(c, id)
+	}
 	h.Sessions.Clear(c)
 	ok(c, nil)
+}
+
+// endSessions invalidates every session cookie issued to user id.
+func (h *Handlers) endSessions(c *gin.Context, id int) {
+	u, err := h.Store.BumpSessionEpoch(id)
+	if err != nil {
+		_ = c.Error(err)
+		return
+	}
+	h.Cache.PutUser(u)
 }
 
 // Self answers GET /api/user/self.
@@ -126,6 +141,13 @@ func (h *Handlers) UpdateSelf(c *gin.Context) {
 		if err := h.Store.UpdateUserFields(me.ID, fields); err != nil {
 			internal(c, err)
 			return
+		}
+	}
+	if _, changed := fields["password"]; changed {
+		// Other sessions (a stolen cookie) end; this one is reissued.
+		h.endSessions(c, me.ID)
+		if u, err := h.Store.UserByID(me.ID); err == nil {
+			h.Sessions.Issue(c, u.ID, u.SessionEpoch)
 		}
 	}
 	ok(c, nil)

@@ -45,9 +45,11 @@ func (s *Sessions) sign(payload string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// Issue sets a session cookie for user id.
-func (s *Sessions) Issue(c *gin.Context, userID int) {
-	payload := strconv.Itoa(userID) + "." + strconv.FormatInt(time.Now().Add(sessionTTL).Unix(), 10)
+// Issue sets a session cookie for user id, bound to the user's current
+// session epoch so that logging out or changing the password ends it.
+func (s *Sessions) Issue(c *gin.Context, userID int, epoch int64) {
+	payload := strconv.Itoa(userID) + "." + strconv.FormatInt(epoch, 10) + "." +
+		strconv.FormatInt(time.Now().Add(sessionTTL).Unix(), 10)
 	http.SetCookie(c.Writer, &http.Cookie{Name: SessionCookie, Value: payload + "." + s.sign(payload), Path: "/",
 		MaxAge: int(sessionTTL.Seconds()), HttpOnly: true, Secure: s.secure(c), SameSite: http.SameSiteStrictMode})
 }
@@ -58,25 +60,28 @@ func (s *Sessions) Clear(c *gin.Context) {
 		Secure: s.secure(c), SameSite: http.SameSiteStrictMode})
 }
 
-func (s *Sessions) userFromCookie(c *gin.Context) int {
+// userFromCookie returns the user id and session epoch a valid, unexpired
+// cookie carries (0 when there is none).
+func (s *Sessions) userFromCookie(c *gin.Context) (int, int64) {
 	v, err := c.Cookie(SessionCookie)
 	if err != nil || v == "" {
-		return 0
+		return 0, 0
 	}
 	i := strings.LastIndexByte(v, '.')
 	if i < 0 || !hmac.Equal([]byte(s.sign(v[:i])), []byte(v[i+1:])) {
-		return 0
+		return 0, 0
 	}
-	parts := strings.SplitN(v[:i], ".", 2)
-	if len(parts) != 2 {
-		return 0
+	parts := strings.Split(v[:i], ".")
+	if len(parts) != 3 {
+		return 0, 0
 	}
 	id, err1 := strconv.Atoi(parts[0])
-	exp, err2 := strconv.ParseInt(parts[1], 10, 64)
-	if err1 != nil || err2 != nil || time.Now().Unix() > exp {
-		return 0
+	epoch, err2 := strconv.ParseInt(parts[1], 10, 64)
+	exp, err3 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || time.Now().Unix() > exp {
+		return 0, 0
 	}
-	return id
+	return id, epoch
 }
 
 // authenticate resolves the caller: a bearer access token, or the session
@@ -84,7 +89,7 @@ func (s *Sessions) userFromCookie(c *gin.Context) int {
 // cross-site form cannot set it).
 func (s *Sessions) authenticate(c *gin.Context) (*model.UserInfo, int, string) {
 	header := c.GetHeader("New-Api-User")
-	id := 0
+	id, epoch, cookie := 0, int64(0), false
 	if auth := c.GetHeader("Authorization"); auth != "" {
 		tok := strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(auth, "Bearer "), "bearer "))
 		if tok == "" {
@@ -99,7 +104,8 @@ func (s *Sessions) authenticate(c *gin.Context) (*model.UserInfo, int, string) {
 			return nil, http.StatusUnauthorized, "New-Api-User does not match the access token"
 		}
 	} else {
-		id = s.userFromCookie(c)
+		id, epoch = s.userFromCookie(c)
+		cookie = true
 		if id == 0 {
 			return nil, http.StatusUnauthorized, "not logged in"
 		}
@@ -112,6 +118,9 @@ func (s *Sessions) authenticate(c *gin.Context) (*model.UserInfo, int, string) {
 		return nil, http.StatusUnauthorized, "user no longer exists"
 	}
 	u := e.Info()
+	if cookie && epoch != u.SessionEpoch {
+		return nil, http.StatusUnauthorized, "session ended; log in again"
+	}
 	if u.Status != constant.UserStatusEnabled {
 		return nil, http.StatusForbidden, "this account is disabled"
 	}
@@ -153,3 +162,7 @@ func SessionUser(c *gin.Context) *model.UserInfo {
 	}
 	return nil
 }
+
+// CookieUser returns the user id and epoch of a valid session cookie on
+// the request, or 0.
+func (s *Sessions) CookieUser(c *gin.Context) (int, int64) { return s.userFromCookie(c) }

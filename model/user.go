@@ -8,20 +8,23 @@ import (
 
 // User is an account: an operator or a customer whose keys spend its quota.
 type User struct {
-	ID              int            `json:"id" gorm:"primaryKey"`
-	Username        string         `json:"username" gorm:"uniqueIndex;size:64;not null"`
-	Password        string         `json:"-" gorm:"size:255;not null"`
-	DisplayName     string         `json:"display_name" gorm:"size:64"`
-	Email           string         `json:"email" gorm:"size:128;index"`
-	Role            int            `json:"role" gorm:"not null;default:1"`
-	Status          int            `json:"status" gorm:"not null;default:1"`
-	Group           string         `json:"group" gorm:"column:group;size:64;not null;default:default"`
-	Quota           int64          `json:"quota" gorm:"not null;default:0"`
-	UsedQuota       int64          `json:"used_quota" gorm:"not null;default:0"`
-	RequestCount    int64          `json:"request_count" gorm:"not null;default:0"`
-	AccessTokenHash *string        `json:"-" gorm:"column:access_token_hash;size:64;uniqueIndex"`
-	CreatedTime     int64          `json:"created_time"`
-	DeletedAt       gorm.DeletedAt `json:"-" gorm:"index"`
+	ID              int     `json:"id" gorm:"primaryKey"`
+	Username        string  `json:"username" gorm:"uniqueIndex;size:64;not null"`
+	Password        string  `json:"-" gorm:"size:255;not null"`
+	DisplayName     string  `json:"display_name" gorm:"size:64"`
+	Email           string  `json:"email" gorm:"size:128;index"`
+	Role            int     `json:"role" gorm:"not null;default:1"`
+	Status          int     `json:"status" gorm:"not null;default:1"`
+	Group           string  `json:"group" gorm:"column:group;size:64;not null;default:default"`
+	Quota           int64   `json:"quota" gorm:"not null;default:0"`
+	UsedQuota       int64   `json:"used_quota" gorm:"not null;default:0"`
+	RequestCount    int64   `json:"request_count" gorm:"not null;default:0"`
+	AccessTokenHash *string `json:"-" gorm:"column:access_token_hash;size:64;uniqueIndex"`
+	// SessionEpoch is signed into session cookies; bumping it (logout,
+	// password change) ends every session issued before.
+	SessionEpoch int64          `json:"-" gorm:"not null;default:0"`
+	CreatedTime  int64          `json:"created_time"`
+	DeletedAt    gorm.DeletedAt `json:"-" gorm:"index"`
 }
 
 // CreateUser inserts a user.
@@ -72,6 +75,15 @@ func (s *Store) CountUsers() (int64, error) {
 // UpdateUserFields writes the given columns of one user.
 func (s *Store) UpdateUserFields(id int, fields map[string]any) error {
 	return s.DB.Model(&User{}).Where("id = ?", id).Updates(fields).Error
+}
+
+// BumpSessionEpoch ends every session of a user and returns the user as
+// now stored.
+func (s *Store) BumpSessionEpoch(id int) (*User, error) {
+	if err := s.DB.Model(&User{}).Where("id = ?", id).Update("session_epoch", gorm.Expr("session_epoch + 1")).Error; err != nil {
+		return nil, err
+	}
+	return s.UserByID(id)
 }
 
 // SetAccessTokenHash stores (or rotates) a user's admin access token.

@@ -10,11 +10,12 @@ import (
 
 // UserInfo is the immutable part of a cached user; a change replaces it.
 type UserInfo struct {
-	ID       int
-	Username string
-	Role     int
-	Status   int
-	Group    string
+	ID           int
+	Username     string
+	Role         int
+	Status       int
+	Group        string
+	SessionEpoch int64
 }
 
 // UserEntry is a user as the hot path sees it. Quota is the live balance:
@@ -142,7 +143,7 @@ func tokenInfoOf(t *Token) *TokenInfo {
 }
 
 func userInfoOf(u *User) *UserInfo {
-	return &UserInfo{ID: u.ID, Username: u.Username, Role: u.Role, Status: u.Status, Group: u.Group}
+	return &UserInfo{ID: u.ID, Username: u.Username, Role: u.Role, Status: u.Status, Group: u.Group, SessionEpoch: u.SessionEpoch}
 }
 
 // accountCache holds users and keys. Lookups take a read lock on a map; the

@@ -383,3 +383,43 @@ func TestTokenGroupMustBeUsableByItsOwner(t *testing.T) {
 		t.Fatalf("root refused a vip key: %d", st)
 	}
 }
+
+func TestLogoutEndsTheSessionServerSide(t *testing.T) {
+	t.Parallel()
+	s := apitest.New(t, apitest.Options{})
+	resp, err := http.Post(s.URL+"/api/user/login", "application/json", strings.NewReader(`{"username":"root","password":"root-password-1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "sluice_session" {
+			session = c
+		}
+	}
+	if session == nil {
+		t.Fatal("no session cookie")
+	}
+	call := func(path string) int {
+		req, _ := http.NewRequest("GET", s.URL+path, nil)
+		req.AddCookie(session)
+		req.Header.Set("New-Api-User", strconv.Itoa(s.RootID))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if call("/api/user/self") != 200 {
+		t.Fatal("fresh session refused")
+	}
+	if call("/api/user/logout") != 200 {
+		t.Fatal("logout failed")
+	}
+	// A copy of the cookie kept from before the logout no longer works.
+	if got := call("/api/user/self"); got != 401 {
+		t.Fatalf("the old cookie still works after logout: %d", got)
+	}
+}

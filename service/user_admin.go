@@ -414,6 +414,12 @@ func (a *UserAdmin) Update(ctx context.Context, actor *model.UserInfo, in UserEd
 			return nil, err
 		}
 	}
+	if _, ok := fields["password"]; ok {
+		// A password reset by an admin ends the user's sessions.
+		if _, err := a.Store.BumpSessionEpoch(u.ID); err != nil {
+			return nil, err
+		}
+	}
 	if g, ok := fields["group"]; ok {
 		a.log(u, fmt.Sprintf("admin %s changed group of %s from %s to %s", actor.Username, u.Username, u.Group, g))
 	}
