@@ -221,11 +221,14 @@ func boolOption(key string, def bool, get func() bool, set func(bool)) option {
 	}
 }
 
-// operationOption handles one field of operation_setting.Operation. field points into the Operation it is given,
-// so one accessor serves reading the default, reading the current value and writing a copy. Range checks live in
-// Operation.Validate, whose messages already name the field (= the key), so they are returned unwrapped.
-func operationOption[T any](key string, field func(*operation_setting.Operation) *T, parse func(string) (T, error), format func(T) string) option {
-	def := operation_setting.Default()
+// fieldOption handles one field of a typed settings struct S that is
+// published as a whole (read with get, changed with update, checked with
+// validate). field points into the S it is given, so one accessor serves
+// reading the default, reading the current value and writing a copy. Range
+// checks live in S's Validate, whose messages already name the field (= the
+// key), so they are returned unwrapped.
+func fieldOption[S, T any](key string, def S, get func() *S, update func(func(*S)) error, validate func(*S) error,
+	field func(*S) *T, parse func(string) (T, error), format func(T) string) option {
 	return option{
 		key: key,
 		def: format(*field(&def)),
@@ -234,46 +237,31 @@ func operationOption[T any](key string, field func(*operation_setting.Operation)
 			if err != nil {
 				return wrapParse(key, err)
 			}
-			next := *operation_setting.Get()
+			next := *get()
 			*field(&next) = x
-			return next.Validate()
+			return validate(&next)
 		},
 		apply: func(v string) error {
 			x, err := parse(v)
 			if err != nil {
 				return wrapParse(key, err)
 			}
-			return operation_setting.Update(func(o *operation_setting.Operation) { *field(o) = x })
+			return update(func(s *S) { *field(s) = x })
 		},
-		get: func() string { return format(*field(operation_setting.Get())) },
+		get: func() string { return format(*field(get())) },
 	}
 }
 
-// monitorOption handles one field of operation_setting.Monitor, the CPU monitor's knobs, the way operationOption
-// handles one of Operation; Monitor.Validate's messages name the field (= the key).
+// operationOption handles one field of operation_setting.Operation.
+func operationOption[T any](key string, field func(*operation_setting.Operation) *T, parse func(string) (T, error), format func(T) string) option {
+	return fieldOption(key, operation_setting.Default(), operation_setting.Get, operation_setting.Update,
+		(*operation_setting.Operation).Validate, field, parse, format)
+}
+
+// monitorOption handles one field of operation_setting.Monitor, the CPU monitor's knobs.
 func monitorOption[T any](key string, field func(*operation_setting.Monitor) *T, parse func(string) (T, error), format func(T) string) option {
-	def := operation_setting.DefaultMonitor()
-	return option{
-		key: key,
-		def: format(*field(&def)),
-		validate: func(v string) error {
-			x, err := parse(v)
-			if err != nil {
-				return wrapParse(key, err)
-			}
-			next := *operation_setting.GetMonitor()
-			*field(&next) = x
-			return next.Validate()
-		},
-		apply: func(v string) error {
-			x, err := parse(v)
-			if err != nil {
-				return wrapParse(key, err)
-			}
-			return operation_setting.UpdateMonitor(func(m *operation_setting.Monitor) { *field(m) = x })
-		},
-		get: func() string { return format(*field(operation_setting.GetMonitor())) },
-	}
+	return fieldOption(key, operation_setting.DefaultMonitor(), operation_setting.GetMonitor, operation_setting.UpdateMonitor,
+		(*operation_setting.Monitor).Validate, field, parse, format)
 }
 
 func wrapParse(key string, err error) error {
