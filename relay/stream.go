@@ -75,11 +75,14 @@ func (e *Engine) stream(clientCtx, upCtx context.Context, cancel context.CancelC
 			break
 		}
 		if out != nil && !clientGone {
-			if clientCtx.Err() != nil || sse.WriteEvent(w, nil, out) != nil || rc.Flush() != nil {
+			// Events that arrived together go out in one write; an event is
+			// never held while the next read would wait on the upstream.
+			if clientCtx.Err() != nil || sse.WriteEvent(w, nil, out) != nil || (!r.HasEvent() && rc.Flush() != nil) {
 				clientGone = true
 			}
 		}
 		if done {
+			_ = rc.Flush()
 			break
 		}
 		idle.Reset(e.StreamingTimeout)

@@ -446,3 +446,21 @@ func BenchmarkWriteEvent(b *testing.B) {
 		_ = WriteEvent(io.Discard, nil, data)
 	}
 }
+
+func TestHasEventSeesOnlyCompleteEvents(t *testing.T) {
+	t.Parallel()
+	r := NewReader(strings.NewReader("data: a\n\ndata: b\n\ndata: c"), 0)
+	defer r.Release()
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if !r.HasEvent() {
+		t.Fatal("a complete second event is buffered but HasEvent is false")
+	}
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if r.HasEvent() {
+		t.Fatal("only a partial event is buffered but HasEvent is true")
+	}
+}
