@@ -9,6 +9,7 @@ import (
 
 	"sluice/common"
 	"sluice/internal/testdb"
+	"sluice/internal/testenv"
 	"sluice/model"
 )
 
@@ -76,7 +77,7 @@ func TestCacheLoadChannelView(t *testing.T) {
 func TestSelectChannel(t *testing.T) {
 	t.Parallel()
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
-		m := randName("model-")
+		m := testenv.Name("model-")
 		mk := func(prio int64, weight uint, status int) int {
 			return mustCreateChannel(t, s, model.Channel{Models: m, Group: "default", Priority: prio, Weight: weight, Status: status}, "k").ID
 		}
@@ -120,7 +121,7 @@ func TestSelectChannel(t *testing.T) {
 		if _, err := c2.SelectChannel("default", m, []int{a, b, c, parked, low}); !errors.Is(err, model.ErrChannelsExhausted) {
 			t.Errorf("everything excluded: err = %v, want ErrChannelsExhausted", err)
 		}
-		if _, err := c2.SelectChannel("default", randName("nope-"), nil); !errors.Is(err, model.ErrNoChannel) {
+		if _, err := c2.SelectChannel("default", testenv.Name("nope-"), nil); !errors.Is(err, model.ErrNoChannel) {
 			t.Errorf("unserved model: err = %v, want ErrNoChannel", err)
 		}
 		if _, err := c2.SelectChannel("vip", m, nil); !errors.Is(err, model.ErrNoChannel) {
@@ -143,7 +144,7 @@ func TestSelectChannel(t *testing.T) {
 func TestSelectChannelAllZeroWeights(t *testing.T) {
 	t.Parallel()
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
-		m := randName("model-")
+		m := testenv.Name("model-")
 		x := mustCreateChannel(t, s, model.Channel{Models: m, Weight: 0}, "k").ID
 		y := mustCreateChannel(t, s, model.Channel{Models: m, Weight: 0}, "k").ID
 		c := loadedCache(t, s)
@@ -161,8 +162,8 @@ func TestSelectChannelAllZeroWeights(t *testing.T) {
 func TestModelKnownVersusHasModel(t *testing.T) {
 	t.Parallel()
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
-		served := randName("served-")
-		parked := randName("parked-")
+		served := testenv.Name("served-")
+		parked := testenv.Name("parked-")
 		mustCreateChannel(t, s, model.Channel{Models: served + "," + parked, Group: "default", Status: 2}, "k")
 		mustCreateChannel(t, s, model.Channel{Models: served, Group: "default"}, "k")
 		c := loadedCache(t, s)
@@ -173,7 +174,7 @@ func TestModelKnownVersusHasModel(t *testing.T) {
 		}{
 			{"default", served, true, true},
 			{"default", parked, true, false}, // listed, but only by a disabled channel: 503, not 404
-			{"default", randName("none-"), false, false},
+			{"default", testenv.Name("none-"), false, false},
 			{"vip", served, false, false},
 		}
 		for _, tc := range cases {

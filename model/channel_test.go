@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"sluice/internal/testdb"
+	"sluice/internal/testenv"
 	"sluice/model"
 )
 
@@ -43,7 +44,7 @@ func abilityRows(t *testing.T, s *model.Store, channelID int) ([]string, []model
 func TestChannelKeyEncryptedAtRest(t *testing.T) {
 	t.Parallel()
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
-		plain := "sk-upstream-" + randName("")
+		plain := "sk-upstream-" + testenv.Name("")
 		ch := mustCreateChannel(t, s, model.Channel{Models: "gpt-4o", Group: "default"}, plain)
 
 		raw := rawChannelKey(t, s, ch.ID)
@@ -77,7 +78,7 @@ func TestChannelKeyEncryptedAtRest(t *testing.T) {
 func TestUpdateChannel(t *testing.T) {
 	t.Parallel()
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
-		plain := "sk-old-" + randName("")
+		plain := "sk-old-" + testenv.Name("")
 		ch := mustCreateChannel(t, s, model.Channel{Models: "a,b", Group: "default,vip", Priority: 3, Weight: 2}, plain)
 		raw := rawChannelKey(t, s, ch.ID)
 		if err := s.ApplyDeltas(model.Deltas{Channels: map[int]int64{ch.ID: 42}}); err != nil {
@@ -237,7 +238,7 @@ func newListFixture(t *testing.T, s *model.Store) listFixture {
 	f.delta = mustCreateChannel(t, s, model.Channel{Name: "delta", BaseURL: "https://gemini.example", Type: 24,
 		Models: "gemini", Group: "vip", Tag: "test", Priority: 1}, "k")
 	for i := range 12 {
-		f.paged = append(f.paged, mustCreateChannel(t, s, model.Channel{Name: randName("pg-"), Type: 8, Models: "x",
+		f.paged = append(f.paged, mustCreateChannel(t, s, model.Channel{Name: testenv.Name("pg-"), Type: 8, Models: "x",
 			Group: "default", Tag: "page", Priority: int64(i % 3)}, "k"))
 	}
 	return f

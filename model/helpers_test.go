@@ -1,27 +1,16 @@
 package model_test
 
 import (
-	"math/rand/v2"
 	"testing"
 
 	"sluice/common"
+	"sluice/internal/testenv"
 	"sluice/model"
 )
 
-// randName returns prefix plus random lowercase letters (no digits, so a
-// name never matches a channel id searched as a keyword).
-func randName(prefix string) string {
-	const letters = "abcdefghijklmnopqrstuvwxyz"
-	b := make([]byte, 10)
-	for i := range b {
-		b[i] = letters[rand.IntN(len(letters))]
-	}
-	return prefix + string(b)
-}
-
 func mustCreateUser(t *testing.T, s *model.Store, quota int64) *model.User {
 	t.Helper()
-	u := &model.User{Username: randName("u-"), Password: "x", Quota: quota, Role: 1, Status: 1}
+	u := &model.User{Username: testenv.Name("u-"), Password: "x", Quota: quota, Role: 1, Status: 1}
 	if err := s.CreateUser(u); err != nil {
 		t.Fatalf("CreateUser: %v", err)
 	}
@@ -32,7 +21,7 @@ func mustCreateUser(t *testing.T, s *model.Store, quota int64) *model.User {
 func mustCreateToken(t *testing.T, s *model.Store, userID int, remain int64, unlimited bool) (*model.Token, string) {
 	t.Helper()
 	secret := common.NewAPIKey()
-	tok := &model.Token{UserID: userID, Name: randName("k-"), KeyHash: common.HashSecret(secret),
+	tok := &model.Token{UserID: userID, Name: testenv.Name("k-"), KeyHash: common.HashSecret(secret),
 		MaskedKey: common.MaskSecret(secret), Status: 1, ExpiredTime: -1, RemainQuota: remain, UnlimitedQuota: unlimited}
 	if err := s.CreateToken(tok); err != nil {
 		t.Fatalf("CreateToken: %v", err)
@@ -43,7 +32,7 @@ func mustCreateToken(t *testing.T, s *model.Store, userID int, remain int64, unl
 func mustCreateChannel(t *testing.T, s *model.Store, c model.Channel, key string) *model.Channel {
 	t.Helper()
 	if c.Name == "" {
-		c.Name = randName("ch-")
+		c.Name = testenv.Name("ch-")
 	}
 	if c.Type == 0 {
 		c.Type = 1

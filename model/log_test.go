@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"sluice/internal/testdb"
+	"sluice/internal/testenv"
 	"sluice/model"
 )
 
@@ -37,7 +38,7 @@ func logFixture(n int) []model.Log {
 			CompletionTokens: i % 13,
 			ChannelID:        i%5 + 1,
 			Group:            groups[i%2],
-			RequestID:        "req-" + randName(""),
+			RequestID:        "req-" + testenv.Name(""),
 			Content:          "c",
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"sluice/common"
 	"sluice/internal/testdb"
+	"sluice/internal/testenv"
 	"sluice/model"
 )
 
@@ -18,7 +19,7 @@ import (
 func redCreate(t *testing.T, s *model.Store, quota int64, expired int64) (model.Redemption, string) {
 	t.Helper()
 	code := common.RandomString(32)
-	r := model.Redemption{Name: randName("code-"), KeyHash: common.HashSecret(code), MaskedKey: code[:4] + "********",
+	r := model.Redemption{Name: testenv.Name("code-"), KeyHash: common.HashSecret(code), MaskedKey: code[:4] + "********",
 		Status: model.RedemptionStatusUnused, Quota: quota, CreatedTime: time.Now().Unix(), ExpiredTime: expired}
 	rs := []model.Redemption{r}
 	if err := s.CreateRedemptions(rs); err != nil {

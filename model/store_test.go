@@ -8,6 +8,7 @@ import (
 
 	"sluice/common"
 	"sluice/internal/testdb"
+	"sluice/internal/testenv"
 	"sluice/model"
 )
 
@@ -40,7 +41,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 func TestUserCRUD(t *testing.T) {
 	t.Parallel()
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
-		u := &model.User{Username: randName("alice-"), Password: "hash", DisplayName: "Alice", Email: "a@example.com", Quota: 500}
+		u := &model.User{Username: testenv.Name("alice-"), Password: "hash", DisplayName: "Alice", Email: "a@example.com", Quota: 500}
 		if err := s.CreateUser(u); err != nil {
 			t.Fatalf("CreateUser: %v", err)
 		}
@@ -81,7 +82,7 @@ func TestUserCRUD(t *testing.T) {
 		if _, err := s.UserByID(u.ID + 1000); !errors.Is(err, model.ErrNotFound) {
 			t.Errorf("UserByID(missing) err = %v, want ErrNotFound", err)
 		}
-		if _, err := s.UserByUsername(randName("nobody-")); !errors.Is(err, model.ErrNotFound) {
+		if _, err := s.UserByUsername(testenv.Name("nobody-")); !errors.Is(err, model.ErrNotFound) {
 			t.Errorf("UserByUsername(missing) err = %v, want ErrNotFound", err)
 		}
 	})
@@ -134,12 +135,12 @@ func TestUserSoftDelete(t *testing.T) {
 func TestListUsers(t *testing.T) {
 	t.Parallel()
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
-		tag := randName("")
+		tag := testenv.Name("")
 		var ids []int
 		for i := range 7 {
-			u := &model.User{Username: randName("x-"), Password: "x"}
+			u := &model.User{Username: testenv.Name("x-"), Password: "x"}
 			if i%2 == 0 {
-				u.Username = "find-" + tag + randName("-")
+				u.Username = "find-" + tag + testenv.Name("-")
 			}
 			if i == 1 {
 				u.Email = tag + "@example.com"
@@ -181,7 +182,7 @@ func TestUserByAccessTokenHash(t *testing.T) {
 		b := mustCreateUser(t, s, 0)
 		mustCreateUser(t, s, 0)
 
-		hash := common.HashSecret("access-" + randName(""))
+		hash := common.HashSecret("access-" + testenv.Name(""))
 		if err := s.SetAccessTokenHash(b.ID, hash); err != nil {
 			t.Fatalf("SetAccessTokenHash: %v", err)
 		}
@@ -197,7 +198,7 @@ func TestUserByAccessTokenHash(t *testing.T) {
 			t.Errorf("two users share access token hash")
 		}
 		// Rotation replaces the old hash.
-		hash2 := common.HashSecret("rotated-" + randName(""))
+		hash2 := common.HashSecret("rotated-" + testenv.Name(""))
 		if err := s.SetAccessTokenHash(b.ID, hash2); err != nil {
 			t.Fatal(err)
 		}
@@ -215,12 +216,12 @@ func TestTokenCreateListUpdateDelete(t *testing.T) {
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
 		owner := mustCreateUser(t, s, 0)
 		other := mustCreateUser(t, s, 0)
-		word := randName("")
+		word := testenv.Name("")
 		var mine []int
 		for i := range 12 {
 			tok, _ := mustCreateToken(t, s, owner.ID, int64(i), false)
 			if i%3 == 0 {
-				if err := s.UpdateTokenFields(tok.ID, map[string]any{"name": "team-" + word + randName("-")}); err != nil {
+				if err := s.UpdateTokenFields(tok.ID, map[string]any{"name": "team-" + word + testenv.Name("-")}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -300,7 +301,7 @@ func TestTokenKeyHashUnique(t *testing.T) {
 func TestSaveOptionUpserts(t *testing.T) {
 	t.Parallel()
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
-		key := randName("Opt")
+		key := testenv.Name("Opt")
 		if err := s.SaveOption(key, "first"); err != nil {
 			t.Fatalf("SaveOption #1: %v", err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"sluice/common"
 	"sluice/internal/testdb"
+	"sluice/internal/testenv"
 	"sluice/model"
 	"sluice/service"
 )
@@ -44,9 +45,9 @@ func TestEnsureRootWithoutEnvironmentCreatesNothing(t *testing.T) {
 func TestEnsureRootFromEnvironment(t *testing.T) {
 	t.Parallel()
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
-		password := "correct-horse-" + randName("")
+		password := "correct-horse-" + testenv.Name("")
 		apiKey := common.NewAPIKey()
-		access := "access-" + randName("")
+		access := "access-" + testenv.Name("")
 		if err := service.EnsureRoot(s, service.Bootstrap{Password: password, APIKey: apiKey, AccessToken: access}); err != nil {
 			t.Fatalf("EnsureRoot: %v", err)
 		}
@@ -114,7 +115,7 @@ func TestEnsureRootFromEnvironment(t *testing.T) {
 func TestEnsureRootAccessTokenOnly(t *testing.T) {
 	t.Parallel()
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
-		access := "access-" + randName("")
+		access := "access-" + testenv.Name("")
 		if err := service.EnsureRoot(s, service.Bootstrap{AccessToken: access}); err != nil {
 			t.Fatal(err)
 		}

@@ -1,21 +1,12 @@
 package service_test
 
 import (
-	"math/rand/v2"
 	"testing"
 
 	"sluice/common"
+	"sluice/internal/testenv"
 	"sluice/model"
 )
-
-func randName(prefix string) string {
-	const letters = "abcdefghijklmnopqrstuvwxyz"
-	b := make([]byte, 10)
-	for i := range b {
-		b[i] = letters[rand.IntN(len(letters))]
-	}
-	return prefix + string(b)
-}
 
 // entries builds a live user and key the way the cache does, without SQL
 // (and without Redis: the balances are the entries' atomics).
@@ -39,13 +30,13 @@ type account struct {
 
 func newAccount(t *testing.T, s *model.Store, quota, remain int64) *account {
 	t.Helper()
-	u := &model.User{Username: randName("u-"), Password: "x", Quota: quota, Status: 1, Role: 1}
+	u := &model.User{Username: testenv.Name("u-"), Password: "x", Quota: quota, Status: 1, Role: 1}
 	if err := s.CreateUser(u); err != nil {
 		t.Fatal(err)
 	}
 	mk := func(remain int64, unlimited bool) *model.Token {
 		secret := common.NewAPIKey()
-		tok := &model.Token{UserID: u.ID, Name: randName("k-"), KeyHash: common.HashSecret(secret), Status: 1,
+		tok := &model.Token{UserID: u.ID, Name: testenv.Name("k-"), KeyHash: common.HashSecret(secret), Status: 1,
 			ExpiredTime: -1, RemainQuota: remain, UnlimitedQuota: unlimited}
 		if err := s.CreateToken(tok); err != nil {
 			t.Fatal(err)
@@ -53,7 +44,7 @@ func newAccount(t *testing.T, s *model.Store, quota, remain int64) *account {
 		return tok
 	}
 	a := &account{store: s, user: u, key: mk(remain, false), unlimited: mk(0, true)}
-	a.channel = &model.Channel{Name: randName("ch-"), Type: 1, Models: "m", Group: "default"}
+	a.channel = &model.Channel{Name: testenv.Name("ch-"), Type: 1, Models: "m", Group: "default"}
 	if err := s.CreateChannel(a.channel, "sk-up"); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"sluice/internal/testdb"
+	"sluice/internal/testenv"
 	"sluice/model"
 	"sluice/service"
 )
@@ -150,7 +151,7 @@ func TestAddUserQuotaWithQueuedCharges(t *testing.T) {
 func TestAddUserQuotaUncachedUserNeverNegative(t *testing.T) {
 	t.Parallel()
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
-		u := &model.User{Username: randName("u-"), Password: "x", Quota: 100}
+		u := &model.User{Username: testenv.Name("u-"), Password: "x", Quota: 100}
 		if err := s.CreateUser(u); err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@
 package testenv
 
 import (
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -31,4 +32,16 @@ func Lookup(tb testing.TB, name string) string {
 	}
 	tb.Skipf("%s is not set; skipping (set it to run against a real server)", name)
 	return ""
+}
+
+// Name returns prefix plus ten random lowercase letters, for rows and keys
+// that parallel tests and earlier runs must not collide on. No digits, so a
+// name never matches an id searched as a keyword.
+func Name(prefix string) string {
+	const letters = "abcdefghijklmnopqrstuvwxyz"
+	b := make([]byte, 10)
+	for i := range b {
+		b[i] = letters[rand.IntN(len(letters))]
+	}
+	return prefix + string(b)
 }
