@@ -86,6 +86,9 @@ func ValidateChannel(c *Channel) error {
 	if err := ValidateBaseURL(c.BaseURL); err != nil {
 		return err
 	}
+	if err := validateChannelJSON(c); err != nil {
+		return err
+	}
 	if c.Status == 0 {
 		c.Status = 1
 	}
@@ -334,4 +337,28 @@ func (s *Store) RecordChannelTest(id int, responseMillis int) error {
 	return s.DB.Model(&Channel{}).Where("id = ?", id).Updates(map[string]any{
 		"test_time": time.Now().Unix(), "response_time": responseMillis,
 	}).Error
+}
+
+// validateChannelJSON checks param_override and setting, both JSON objects
+// read on every request: a malformed one must be refused when saved.
+func validateChannelJSON(c *Channel) error {
+	if c.ParamOverride != "" {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(c.ParamOverride), &m); err != nil {
+			return fmt.Errorf("param_override must be a JSON object: %v", err)
+		}
+	}
+	if c.Setting != "" {
+		var s ChannelSettings
+		if err := json.Unmarshal([]byte(c.Setting), &s); err != nil {
+			return fmt.Errorf("setting must be a JSON object: %v", err)
+		}
+		if s.Proxy != "" {
+			u, err := url.Parse(s.Proxy)
+			if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5") {
+				return fmt.Errorf("setting.proxy must be an http://, https:// or socks5:// URL")
+			}
+		}
+	}
+	return nil
 }

@@ -29,6 +29,12 @@ func channelViewOf(ch *Channel, key string) *ChannelView {
 	if ch.Headers != "" {
 		_ = json.Unmarshal([]byte(ch.Headers), &v.Headers)
 	}
+	if ch.ParamOverride != "" {
+		v.ParamOverride = []byte(ch.ParamOverride)
+	}
+	if ch.Setting != "" {
+		_ = json.Unmarshal([]byte(ch.Setting), &v.Settings)
+	}
 	return v
 }
 

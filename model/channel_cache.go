@@ -24,6 +24,21 @@ type ChannelView struct {
 	Group        string
 	Models       []string
 	Tag          string
+	// ParamOverride is a JSON object merged into every upstream body (the
+	// channel's param_override), nil when unset.
+	ParamOverride []byte
+	Settings      ChannelSettings
+}
+
+// ChannelSettings are the provider options kept in a channel's setting
+// JSON object.
+type ChannelSettings struct {
+	// APIVersion is Azure OpenAI's api-version query parameter.
+	APIVersion string `json:"api_version,omitempty"`
+	// Region is the AWS Bedrock or Vertex AI region.
+	Region string `json:"region,omitempty"`
+	// Proxy is an http(s) or socks5 proxy URL the channel's calls go through.
+	Proxy string `json:"proxy,omitempty"`
 }
 
 // MapModel returns the upstream model name for a client's model.

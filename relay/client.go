@@ -37,6 +37,12 @@ func newHTTPClient(allowPrivate func() bool) *http.Client {
 	var proxies sync.Map
 	t := &http.Transport{
 		Proxy: func(req *http.Request) (*url.URL, error) {
+			// A channel's proxy is an admin's choice, like its base_url:
+			// it is dialled through the guard. HTTP(S)_PROXY is the
+			// operator's and is trusted (below).
+			if u, err := channelProxy(req); u != nil || err != nil {
+				return u, err
+			}
 			u, err := http.ProxyFromEnvironment(req)
 			if u == nil || err != nil {
 				return u, err
@@ -72,6 +78,38 @@ func newHTTPClient(allowPrivate func() bool) *http.Client {
 		// Following a redirect would resend the channel key to another host.
 		return http.ErrUseLastResponse
 	}}
+}
+
+type proxyKey struct{}
+
+// withChannelProxy routes the calls made with ctx through a channel's own
+// proxy (its setting.proxy), on the one shared transport: connection
+// pools are keyed by proxy, so channels never share a connection across
+// proxies.
+func withChannelProxy(ctx context.Context, proxy string) context.Context {
+	if proxy == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, proxyKey{}, proxy)
+}
+
+// parsedProxies caches proxy URLs parsed from channel settings.
+var parsedProxies sync.Map
+
+func channelProxy(req *http.Request) (*url.URL, error) {
+	raw, _ := req.Context().Value(proxyKey{}).(string)
+	if raw == "" {
+		return nil, nil
+	}
+	if u, ok := parsedProxies.Load(raw); ok {
+		return u.(*url.URL), nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	parsedProxies.Store(raw, u)
+	return u, nil
 }
 
 // proxyAddr is the host:port the transport dials for proxy u (its default

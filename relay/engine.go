@@ -14,6 +14,7 @@ import (
 	"sluice/constant"
 	"sluice/model"
 	relaycommon "sluice/relay/common"
+	"sluice/relay/format"
 	"sluice/relay/helper"
 	"sluice/relay/peek"
 	"sluice/relay/relayerr"
@@ -55,6 +56,13 @@ type Request struct {
 	Pinned bool
 	Format relayerr.Format
 	Start  time.Time
+	// ClientHeaders are provider-feature headers forwarded to a channel of
+	// the client's own dialect (anthropic-version, anthropic-beta).
+	ClientHeaders map[string]string
+
+	// neutral is the body decoded for conversion, once per request.
+	neutral    *format.Request
+	neutralErr *relayerr.Error
 }
 
 // outcome is what a successful attempt produced.
@@ -190,9 +198,26 @@ func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, req *Reques
 		IsStream: req.Peek.Stream && req.Mode != relaycommon.ModeEmbeddings, ClientWantsUsage: req.Peek.IncludeUsage,
 		Channel: ch, UserID: req.User.Info().ID, TokenID: req.Token.Info().ID, Group: req.Group, StartTime: req.Start,
 	}
+	info.Dialect = ad.Dialect(info)
+	client := req.Mode.Dialect()
+	upBody := req.Body
+	if info.Dialect != client {
+		var rerr *relayerr.Error
+		if upBody, rerr = convertRequest(req, info); rerr != nil {
+			return nil, false, rerr
+		}
+	} else {
+		info.ClientHeaders = req.ClientHeaders
+	}
+	if len(ch.ParamOverride) > 0 {
+		var err error
+		if upBody, err = applyParamOverride(upBody, ch.ParamOverride); err != nil {
+			return nil, false, relayerr.Wrap(relayerr.KindInternal, "the channel's param_override cannot be applied", err).Retry()
+		}
+	}
 	// The upstream call outlives a departed client for a bounded time so
 	// the tokens it produced can still be counted and charged.
-	upCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	upCtx, cancel := context.WithCancelCause(withChannelProxy(context.WithoutCancel(ctx), ch.Settings.Proxy))
 	defer cancel(nil)
 	stopWatch := context.AfterFunc(ctx, func() {
 		t := time.AfterFunc(e.DrainTimeout, func() { cancel(errClientGone) })
@@ -200,12 +225,12 @@ func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, req *Reques
 	})
 	defer stopWatch()
 
-	upReq, err := ad.BuildRequest(upCtx, info, req.Body)
+	upReq, err := ad.BuildRequest(upCtx, info, upBody)
 	if err != nil {
 		return nil, false, relayerr.Wrap(relayerr.KindInternal, "failed to build the upstream request", err)
 	}
 	if info.IsStream {
-		return e.stream(ctx, upCtx, cancel, w, ad, info, upReq, tr)
+		return e.stream(ctx, upCtx, cancel, w, ad, info, upReq, tr, client)
 	}
 	var timer *time.Timer
 	if e.RelayTimeout > 0 {
@@ -234,6 +259,12 @@ func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, req *Reques
 	if err != nil {
 		return nil, false, relayerr.As(err)
 	}
+	if info.Dialect != client {
+		var rerr *relayerr.Error
+		if out, usage, rerr = convertResponse(client, info, out); rerr != nil {
+			return nil, false, rerr
+		}
+	}
 	res := &outcome{channel: ch, info: info, usage: usage}
 	if !usage.Known() {
 		res.usage, res.estimated = countLocally(info, req.Body, gjsonText(out)), true
@@ -246,7 +277,8 @@ func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, req *Reques
 }
 
 func (e *Engine) settle(req *Request, price helper.PriceData, res *service.Reservation, out *outcome) {
-	u := helper.Usage{PromptTokens: out.usage.PromptTokens, CompletionTokens: out.usage.CompletionTokens, CachedTokens: out.usage.CachedTokens}
+	u := helper.Usage{PromptTokens: out.usage.PromptTokens, CompletionTokens: out.usage.CompletionTokens,
+		CachedTokens: out.usage.CachedTokens, CacheWriteTokens: out.usage.CacheWriteTokens}
 	var cost int64
 	if price.UsePrice {
 		cost = price.PerCallQuota(req.Peek.N)

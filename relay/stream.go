@@ -23,7 +23,7 @@ var (
 // stream makes one streaming upstream call and relays it event by event:
 // each event is written and flushed as it arrives, nothing is buffered.
 func (e *Engine) stream(clientCtx, upCtx context.Context, cancel context.CancelCauseFunc, w http.ResponseWriter,
-	ad channel.Adaptor, info *relaycommon.RelayInfo, upReq *http.Request, tr *trace) (*outcome, bool, *relayerr.Error) {
+	ad channel.Adaptor, info *relaycommon.RelayInfo, upReq *http.Request, tr *trace, client relaycommon.Dialect) (*outcome, bool, *relayerr.Error) {
 	// STREAMING_TIMEOUT covers the wait for the first byte too.
 	idle := time.AfterFunc(e.StreamingTimeout, func() { cancel(errIdle) })
 	defer idle.Stop()
@@ -53,13 +53,25 @@ func (e *Engine) stream(clientCtx, upCtx context.Context, cancel context.CancelC
 	defer metrics.StreamEnded()
 
 	dec := ad.NewStreamDecoder(info)
-	r := sse.NewReader(resp.Body, 0)
+	if info.Dialect != client {
+		conv, err := newConvertingDecoder(client, info, dec, info.RequestID)
+		if err != nil {
+			return nil, false, relayerr.Wrap(relayerr.KindInternal, "no stream conversion for this channel", err)
+		}
+		dec = conv
+	}
+	_, framed := dec.(channel.Framed)
+	r := eventReader(ad, resp.Body)
 	defer r.Release()
 	var streamErr *relayerr.Error
 	for {
 		ev, err := r.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
+				if end, ok := dec.(channel.EndsAtEOF); ok && end.CompleteAtEOF() {
+					finish(w, dec, clientGone)
+					break
+				}
 				streamErr = relayerr.New(relayerr.KindUpstream, "the upstream stream ended before completion")
 			} else {
 				streamErr = e.transportError(upCtx, err)
@@ -77,11 +89,12 @@ func (e *Engine) stream(clientCtx, upCtx context.Context, cancel context.CancelC
 		if out != nil && !clientGone {
 			// Events that arrived together go out in one write; an event is
 			// never held while the next read would wait on the upstream.
-			if clientCtx.Err() != nil || sse.WriteEvent(w, nil, out) != nil || (!r.HasEvent() && rc.Flush() != nil) {
+			if clientCtx.Err() != nil || writeOut(w, out, framed) != nil || (!r.HasEvent() && rc.Flush() != nil) {
 				clientGone = true
 			}
 		}
 		if done {
+			finish(w, dec, clientGone)
 			_ = rc.Flush()
 			break
 		}
@@ -89,7 +102,7 @@ func (e *Engine) stream(clientCtx, upCtx context.Context, cancel context.CancelC
 	}
 	if streamErr != nil && !clientGone && streamErr.Kind != relayerr.KindClientGone {
 		// Never a silently truncated stream: the client learns it failed.
-		_ = sse.WriteEvent(w, nil, streamErr.Body(relayerr.FormatOpenAI))
+		_, _ = w.Write(streamErrorFrame(client, streamErr))
 		_ = rc.Flush()
 	}
 	res := &outcome{info: info, channel: info.Channel, streamErr: streamErr}
@@ -137,4 +150,31 @@ func upReqBody(r *http.Request) []byte {
 	defer rc.Close()
 	b, _ := io.ReadAll(rc)
 	return b
+}
+
+// eventReader reads the upstream's stream events: SSE unless the adaptor
+// brings its own framing.
+func eventReader(ad channel.Adaptor, body io.Reader) channel.EventReader {
+	if src, ok := ad.(channel.EventSource); ok {
+		return src.NewEventReader(body)
+	}
+	return sse.NewReader(body, 0)
+}
+
+// writeOut writes one decoded event: framed output as is, event data
+// framed as an SSE data event.
+func writeOut(w io.Writer, out []byte, framed bool) error {
+	if framed {
+		_, err := w.Write(out)
+		return err
+	}
+	return sse.WriteEvent(w, nil, out)
+}
+
+// finish writes a converted stream's closing events after a normal end.
+func finish(w http.ResponseWriter, dec channel.StreamDecoder, clientGone bool) {
+	if f, ok := dec.(channel.Finisher); ok && !clientGone {
+		_, _ = w.Write(f.Finish(nil))
+		_ = http.NewResponseController(w).Flush()
+	}
 }

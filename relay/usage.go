@@ -60,7 +60,9 @@ func logOther(p helper.PriceData, out *outcome, cost, unpaid int64) string {
 	m := map[string]any{
 		"model_ratio": p.ModelRatio, "completion_ratio": p.CompletionRatio, "cache_ratio": p.CacheRatio,
 		"group_ratio": p.GroupRatio, "cached_tokens": out.usage.CachedTokens, "cost": cost,
-		"upstream_model": out.info.UpstreamModel, "usage_source": "upstream",
+		"cache_write_tokens": out.usage.CacheWriteTokens, "create_cache_ratio": p.CreateCacheRatio,
+		"reasoning_tokens": out.usage.ReasoningTokens,
+		"upstream_model":   out.info.UpstreamModel, "usage_source": "upstream",
 	}
 	if p.UsePrice {
 		m["model_price"] = p.ModelPrice

@@ -22,6 +22,7 @@ const (
 	KeyModelRatio                     = "ModelRatio"
 	KeyCompletionRatio                = "CompletionRatio"
 	KeyCacheRatio                     = "CacheRatio"
+	KeyCreateCacheRatio               = "CreateCacheRatio"
 	KeyGroupRatio                     = "GroupRatio"
 	KeyModelPrice                     = "ModelPrice"
 	KeyExposeRatioEnabled             = "ExposeRatioEnabled"
@@ -67,6 +68,8 @@ var registry = buildRegistry(
 	ratioOption(KeyModelRatio, ratio_setting.Defaults().ModelRatio, ratio_setting.SetModelRatio, ratio_setting.ModelRatioJSON),
 	ratioOption(KeyCompletionRatio, ratio_setting.Defaults().CompletionRatio, ratio_setting.SetCompletionRatio, ratio_setting.CompletionRatioJSON),
 	ratioOption(KeyCacheRatio, ratio_setting.Defaults().CacheRatio, ratio_setting.SetCacheRatio, ratio_setting.CacheRatioJSON),
+	ratioOption(KeyCreateCacheRatio, ratio_setting.Defaults().CreateCacheRatio, ratio_setting.SetCreateCacheRatio,
+		ratio_setting.CreateCacheRatioJSON),
 	ratioOption(KeyGroupRatio, ratio_setting.Defaults().GroupRatio, ratio_setting.SetGroupRatio, ratio_setting.GroupRatioJSON),
 	ratioOption(KeyModelPrice, ratio_setting.Defaults().ModelPrice, ratio_setting.SetModelPrice, ratio_setting.ModelPriceJSON),
 	boolOption(KeyExposeRatioEnabled, false, ratio_setting.ExposeRatioEnabled, ratio_setting.SetExposeRatioEnabled),

@@ -26,7 +26,7 @@ var allKeys = []string{
 	KeyCPUMonitorEnabled, KeyCPUMonitorSampleSeconds, KeyCPUMonitorThreshold, KeyCPUProfileDir,
 	KeyCPUProfileIntervalSeconds, KeyCPUProfileKeep, KeyCPUProfileSeconds,
 	KeyCacheRatio, KeyChannelFailureThreshold, KeyChannelFailureWindowSeconds, KeyChannelProbeIntervalSeconds,
-	KeyCompletionRatio, KeyDisplayInCurrencyEnabled,
+	KeyCompletionRatio, KeyCreateCacheRatio, KeyDisplayInCurrencyEnabled,
 	KeyExposeRatioEnabled, KeyGroupRatio, KeyLogRetentionDays, KeyModelPrice, KeyModelRatio,
 	KeyModelRequestRateLimitCount, KeyModelRequestRateLimitDuration, KeyModelRequestRateLimitEnabled,
 	KeyPreConsumeCompletionTokens, KeyQuotaForNewUser, KeyQuotaPerUnit, KeyRetryTimes, KeySelfUseModeEnabled,

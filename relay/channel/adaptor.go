@@ -4,6 +4,7 @@ package channel
 
 import (
 	"context"
+	"io"
 	"net/http"
 
 	relaycommon "sluice/relay/common"
@@ -16,7 +17,12 @@ import (
 // shared mechanics (sending, retry, SSE scanning, usage fallback) are the
 // relay's, not the adaptor's.
 type Adaptor interface {
-	// BuildRequest builds the upstream request for one attempt.
+	// Dialect is the body format this channel takes for info's mode. When
+	// it differs from the client's, the relay converts the request before
+	// BuildRequest and the answer after ParseResponse / the stream decoder.
+	Dialect(info *relaycommon.RelayInfo) relaycommon.Dialect
+	// BuildRequest builds the upstream request for one attempt; body is
+	// already in the adaptor's Dialect.
 	BuildRequest(ctx context.Context, info *relaycommon.RelayInfo, body []byte) (*http.Request, error)
 	// ParseResponse converts a successful non-stream body for the client
 	// and reads its usage.
@@ -44,4 +50,40 @@ type StreamDecoder interface {
 // prefix of the generated text: ExtraTokens estimates the rest.
 type TextOverflow interface {
 	ExtraTokens() int
+}
+
+// Framed is implemented by stream decoders whose Decode output is complete
+// SSE framing (with "event:" lines), written to the client as is; other
+// decoders return one event's data, which the relay frames.
+type Framed interface {
+	Framed()
+}
+
+// EndsAtEOF is implemented by stream decoders of dialects without an end
+// marker (Gemini, Responses): CompleteAtEOF reports whether the stream
+// seen so far is a complete answer, so EOF then is a normal end.
+type EndsAtEOF interface {
+	CompleteAtEOF() bool
+}
+
+// Finisher is implemented by stream decoders that have closing bytes to
+// write after the upstream's end (a converted stream's final events).
+type Finisher interface {
+	Finish(dst []byte) []byte
+}
+
+// EventReader yields one upstream stream's events; sse.Reader is the one
+// for SSE upstreams.
+type EventReader interface {
+	Next() (sse.Event, error)
+	// HasEvent reports a complete event already buffered, so the relay
+	// can delay a flush without delaying an event.
+	HasEvent() bool
+	Release()
+}
+
+// EventSource is implemented by adaptors whose streams are not SSE (AWS
+// Bedrock's binary event stream).
+type EventSource interface {
+	NewEventReader(body io.Reader) EventReader
 }

@@ -38,6 +38,8 @@ type PriceData struct {
 	CompletionRatio float64
 	// CacheRatio is the cached-input price relative to the input price.
 	CacheRatio float64
+	// CreateCacheRatio is the cache-write price relative to the input price.
+	CreateCacheRatio float64
 	// GroupRatio is the caller's group multiplier.
 	GroupRatio float64
 	// QuotaPerUnit is quota per USD at pricing time, so a change mid-request cannot split one bill in two units.
@@ -57,6 +59,8 @@ type Usage struct {
 	CompletionTokens int
 	// CachedTokens is the part of PromptTokens served from the provider's prompt cache.
 	CachedTokens int
+	// CacheWriteTokens is the part of PromptTokens written to the provider's prompt cache.
+	CacheWriteTokens int
 }
 
 // ModelPriceHelper prices a request for model by a user of group from the current settings. It returns an error
@@ -69,6 +73,7 @@ func ModelPriceHelper(model, group string) (PriceData, error) {
 		ModelName:           model,
 		CompletionRatio:     1,
 		CacheRatio:          1,
+		CreateCacheRatio:    1,
 		GroupRatio:          snap.GroupRatioOf(group),
 		QuotaPerUnit:        op.QuotaPerUnit,
 		CompletionAllowance: op.PreConsumeCompletionTokens,
@@ -87,6 +92,7 @@ func ModelPriceHelper(model, group string) (PriceData, error) {
 		p.ModelRatio = pricing.Ratio
 		p.CompletionRatio = snap.CompletionRatioOf(model)
 		p.CacheRatio = snap.CacheRatioOf(model)
+		p.CreateCacheRatio = snap.CreateCacheRatioOf(model)
 		p.Free = pricing.Ratio == 0
 	}
 	if p.GroupRatio == 0 {
@@ -96,17 +102,20 @@ func ModelPriceHelper(model, group string) (PriceData, error) {
 }
 
 // Quota is the final charge for a request that consumed u:
-// round((prompt − cached + cached × cache_ratio + completion × completion_ratio) × model_ratio × group_ratio),
-// half up, at least 1 unless Free. A fixed-price model costs PerCallQuota(1) whatever the tokens; callers
-// billing n images use PerCallQuota(n).
+// round((prompt − cached − cache_write + cached × cache_ratio + cache_write × create_cache_ratio
+// + completion × completion_ratio) × model_ratio × group_ratio), half up, at least 1 unless Free. A fixed-price
+// model costs PerCallQuota(1) whatever the tokens; callers billing n images use PerCallQuota(n).
 func (p PriceData) Quota(u Usage) int64 {
 	if p.UsePrice {
 		return p.PerCallQuota(1)
 	}
 	prompt := max(u.PromptTokens, 0)
 	cached := min(max(u.CachedTokens, 0), prompt) // a provider cannot have cached more than was sent
+	written := min(max(u.CacheWriteTokens, 0), prompt-cached)
 	completion := max(u.CompletionTokens, 0)
-	return p.tokenQuota(prompt, cached, p.CacheRatio, completion)
+	tokens := float64(prompt-cached-written) + float64(cached)*p.CacheRatio + float64(written)*p.CreateCacheRatio +
+		float64(completion)*p.CompletionRatio
+	return p.atLeastOne(roundHalfUp(tokens * p.ModelRatio * p.GroupRatio))
 }
 
 // PerCallQuota is the charge for n calls (images) of a fixed-price model: price × QuotaPerUnit × group_ratio ×
@@ -126,11 +135,7 @@ func (p PriceData) Estimate(promptTokens, maxCompletion int) int64 {
 	if maxCompletion <= 0 {
 		maxCompletion = p.CompletionAllowance
 	}
-	return p.tokenQuota(max(promptTokens, 0), 0, 1, max(maxCompletion, 0))
-}
-
-func (p PriceData) tokenQuota(prompt, cached int, cacheRatio float64, completion int) int64 {
-	tokens := float64(prompt-cached) + float64(cached)*cacheRatio + float64(completion)*p.CompletionRatio
+	tokens := float64(max(promptTokens, 0)) + float64(max(maxCompletion, 0))*p.CompletionRatio
 	return p.atLeastOne(roundHalfUp(tokens * p.ModelRatio * p.GroupRatio))
 }
 

@@ -82,6 +82,16 @@ func TestQuota(t *testing.T) {
 		{"cached above prompt is clamped", "gpt-4o", "default", Usage{PromptTokens: 1000, CachedTokens: 5000}, 625},
 		{"negative counts are clamped", "gpt-4o", "default", Usage{PromptTokens: -5, CompletionTokens: -5, CachedTokens: -5}, 1},
 		{"negative cached counts as none", "gpt-4o", "default", Usage{PromptTokens: 1000, CachedTokens: -400}, 1250},
+		// Claude's cache writes cost 1.25× input by default: 1000 fresh + 2000 written (×1.25) + 7000 read
+		// (×0.1) + 100 out (×5), at ratio 0.4.
+		{"cache write priced with the create-cache ratio", "claude-3-5-haiku", "default",
+			Usage{PromptTokens: 10000, CachedTokens: 7000, CacheWriteTokens: 2000, CompletionTokens: 100},
+			(1000 + 2000*1.25 + 7000*0.1 + 100*5) * 0.4},
+		// Without a configured or Claude default, writes bill as plain input.
+		{"cache write on a non-Claude model bills as input", "gpt-4o", "default",
+			Usage{PromptTokens: 1000, CacheWriteTokens: 1000}, 1250},
+		{"cache write above what is left is clamped", "claude-3-5-haiku", "default",
+			Usage{PromptTokens: 1000, CachedTokens: 800, CacheWriteTokens: 5000}, (800*0.1 + 200*1.25) * 0.4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -86,3 +86,14 @@ func (e *Error) Body(f Format) []byte {
 	b, _ := json.Marshal(v)
 	return b
 }
+
+// ResponsesEvent renders the error as the Responses API's stream "error"
+// event.
+func (e *Error) ResponsesEvent() []byte {
+	code := e.Code
+	if code == "" {
+		code = e.openAIType()
+	}
+	b, _ := json.Marshal(map[string]any{"type": "error", "code": code, "message": e.Message, "param": nil})
+	return b
+}

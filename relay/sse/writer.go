@@ -32,7 +32,20 @@ func WriteEvent(w io.Writer, name, data []byte) error {
 		return ErrNameHasNewline
 	}
 	bp := writeBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
+	buf := AppendEvent((*bp)[:0], name, data)
+	_, err := w.Write(buf)
+	if cap(buf) <= maxPooledData {
+		*bp = buf
+		writeBufs.Put(bp)
+	}
+	return err
+}
+
+// AppendEvent appends the framing of one event to dst, as WriteEvent
+// writes it. The caller must have checked name for line breaks (event
+// names a program chooses never have them).
+func AppendEvent(dst, name, data []byte) []byte {
+	buf := dst
 	if len(name) > 0 {
 		buf = append(buf, "event: "...)
 		buf = append(buf, name...)
@@ -50,13 +63,7 @@ func WriteEvent(w io.Writer, name, data []byte) error {
 		data = data[i+1:]
 	}
 	buf = appendData(buf, data)
-	buf = append(buf, '\n')
-	_, err := w.Write(buf)
-	if cap(buf) <= maxPooledData {
-		*bp = buf
-		writeBufs.Put(bp)
-	}
-	return err
+	return append(buf, '\n')
 }
 
 // appendData appends one "data:" line.

@@ -122,11 +122,12 @@ func Defaults() *Snapshot { return defaults }
 // ratio is input/2, and the completion and cache ratios are the output and cached prices relative to input.
 func buildDefaults() *Snapshot {
 	s := &Snapshot{
-		ModelRatio:      make(map[string]float64, len(listPrices)),
-		CompletionRatio: make(map[string]float64, len(listPrices)),
-		CacheRatio:      make(map[string]float64, len(listPrices)),
-		GroupRatio:      defaultGroupRatio,
-		ModelPrice:      defaultModelPrice,
+		ModelRatio:       make(map[string]float64, len(listPrices)),
+		CompletionRatio:  make(map[string]float64, len(listPrices)),
+		CacheRatio:       make(map[string]float64, len(listPrices)),
+		CreateCacheRatio: map[string]float64{},
+		GroupRatio:       defaultGroupRatio,
+		ModelPrice:       defaultModelPrice,
 	}
 	for _, p := range listPrices {
 		s.ModelRatio[p.model] = tidy(p.input / 2)

@@ -145,6 +145,11 @@ func SetCacheRatio(value string) error {
 	return set(value, func(s *Snapshot, m map[string]float64) { s.CacheRatio = m })
 }
 
+// SetCreateCacheRatio replaces the cache-write ratios with the JSON object value; on error nothing changes.
+func SetCreateCacheRatio(value string) error {
+	return set(value, func(s *Snapshot, m map[string]float64) { s.CreateCacheRatio = m })
+}
+
 // SetGroupRatio replaces the group ratios with the JSON object value; on error nothing changes.
 func SetGroupRatio(value string) error {
 	return set(value, func(s *Snapshot, m map[string]float64) { s.GroupRatio = m })
@@ -163,6 +168,9 @@ func CompletionRatioJSON() string { return EncodeRatioMap(Current().CompletionRa
 
 // CacheRatioJSON renders the current cache ratios as a JSON object string.
 func CacheRatioJSON() string { return EncodeRatioMap(Current().CacheRatio) }
+
+// CreateCacheRatioJSON renders the current cache-write ratios as a JSON object string.
+func CreateCacheRatioJSON() string { return EncodeRatioMap(Current().CreateCacheRatio) }
 
 // GroupRatioJSON renders the current group ratios as a JSON object string.
 func GroupRatioJSON() string { return EncodeRatioMap(Current().GroupRatio) }

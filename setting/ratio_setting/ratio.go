@@ -23,6 +23,9 @@ type Snapshot struct {
 	CompletionRatio map[string]float64
 	// CacheRatio is a model's cached-input price divided by its input price.
 	CacheRatio map[string]float64
+	// CreateCacheRatio is a model's cache-write price divided by its input price (Anthropic bills writing a
+	// prompt-cache entry above normal input: 1.25× for the 5-minute cache).
+	CreateCacheRatio map[string]float64
 	// GroupRatio multiplies every charge of a user group.
 	GroupRatio map[string]float64
 	// ModelPrice is a fixed USD price per call (per image for image generation); it wins over ModelRatio.
@@ -77,6 +80,18 @@ func (s *Snapshot) CompletionRatioOf(model string) float64 {
 // CacheRatioOf returns the model's cache ratio, or 1 when none is set: without a listed discount, cached tokens
 // are billed as normal input rather than given away.
 func (s *Snapshot) CacheRatioOf(model string) float64 { return lookupOr(s.CacheRatio, model, 1) }
+
+// CreateCacheRatioOf returns the model's cache-write ratio: the configured one, else 1.25 for Claude models
+// (Anthropic's published 5-minute cache-write premium), else 1.
+func (s *Snapshot) CreateCacheRatioOf(model string) float64 {
+	if r, ok := lookup(s.CreateCacheRatio, model); ok {
+		return r
+	}
+	if strings.Contains(model, "claude") {
+		return 1.25
+	}
+	return 1
+}
 
 // GroupRatioOf returns the group's multiplier, or 1 for a group the operator has not priced.
 func (s *Snapshot) GroupRatioOf(group string) float64 {

@@ -57,8 +57,31 @@ func URL(info *relaycommon.RelayInfo, path string) string {
 	return base + "/v1" + path
 }
 
-// BuildRequest implements channel.Adaptor.
-func (Adaptor) BuildRequest(ctx context.Context, info *relaycommon.RelayInfo, body []byte) (*http.Request, error) {
+// Dialect implements channel.Adaptor: OpenAI itself serves the Responses
+// API; the compatible servers are reached through Chat Completions, which
+// they all speak.
+func (Adaptor) Dialect(info *relaycommon.RelayInfo) relaycommon.Dialect {
+	if info.Mode == relaycommon.ModeResponses && constant.ChannelType(info.Channel.Type) == constant.ChannelTypeOpenAI {
+		return relaycommon.DialectResponses
+	}
+	return relaycommon.DialectOpenAI
+}
+
+// Path is the upstream path for info: a converted chat-like call goes to
+// its dialect's endpoint, the other modes to their own.
+func Path(info *relaycommon.RelayInfo) string {
+	if !info.Mode.Convertible() {
+		return info.Mode.Path()
+	}
+	if info.Dialect == relaycommon.DialectResponses {
+		return "/responses"
+	}
+	return "/chat/completions"
+}
+
+// PrepareBody patches a same-dialect body for the upstream: the mapped
+// model, and the usage chunk requested on Chat streams.
+func PrepareBody(info *relaycommon.RelayInfo, body []byte) ([]byte, error) {
 	var err error
 	if info.UpstreamModel != info.OriginModel {
 		if body, err = peek.SetModel(body, info.UpstreamModel); err != nil {
@@ -66,29 +89,45 @@ func (Adaptor) BuildRequest(ctx context.Context, info *relaycommon.RelayInfo, bo
 		}
 	}
 	// Usage comes from the upstream's own figures: ask for the usage chunk
-	// even when the client did not (it is hidden from such clients).
-	if info.IsStream && info.Mode != relaycommon.ModeEmbeddings && !info.ClientWantsUsage {
+	// even when the client did not (it is hidden from such clients). The
+	// Responses API always reports usage and refuses stream_options.
+	if info.IsStream && info.Dialect != relaycommon.DialectResponses && info.Mode != relaycommon.ModeEmbeddings && !info.ClientWantsUsage {
 		if body, err = peek.ForceIncludeUsage(body); err != nil {
 			return nil, err
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, URL(info, info.Mode.Path()), bytes.NewReader(body))
+	return body, nil
+}
+
+// BuildRequest implements channel.Adaptor.
+func (Adaptor) BuildRequest(ctx context.Context, info *relaycommon.RelayInfo, body []byte) (*http.Request, error) {
+	body, err := PrepareBody(info, body)
 	if err != nil {
 		return nil, err
 	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, URL(info, Path(info)), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	SetHeaders(req, info)
+	if info.Channel.Key != "" {
+		req.Header.Set("Authorization", "Bearer "+info.Channel.Key)
+	}
+	return req, nil
+}
+
+// SetHeaders sets the JSON and accept headers and the channel's own extra
+// headers (which may override them).
+func SetHeaders(req *http.Request, info *relaycommon.RelayInfo) {
 	req.Header.Set("Content-Type", "application/json")
 	if info.IsStream {
 		req.Header.Set("Accept", "text/event-stream")
 	} else {
 		req.Header.Set("Accept", "application/json")
 	}
-	if info.Channel.Key != "" {
-		req.Header.Set("Authorization", "Bearer "+info.Channel.Key)
-	}
 	for k, v := range info.Channel.Headers {
 		req.Header.Set(k, v)
 	}
-	return req, nil
 }
 
 // ParseResponse implements channel.Adaptor: the body passes through as is.
@@ -96,7 +135,24 @@ func (Adaptor) ParseResponse(info *relaycommon.RelayInfo, body []byte) ([]byte, 
 	if !gjson.ValidBytes(body) {
 		return nil, relaycommon.Usage{}, relayerr.New(relayerr.KindUpstream, "the upstream provider returned a malformed response").Retry()
 	}
+	if info.Dialect == relaycommon.DialectResponses {
+		return body, ResponsesUsageOf(gjson.GetBytes(body, "usage")), nil
+	}
 	return body, UsageOf(gjson.GetBytes(body, "usage")), nil
+}
+
+// ResponsesUsageOf reads a Responses API usage object.
+func ResponsesUsageOf(u gjson.Result) relaycommon.Usage {
+	if !u.IsObject() {
+		return relaycommon.Usage{}
+	}
+	return relaycommon.Usage{
+		PromptTokens:     int(u.Get("input_tokens").Int()),
+		CompletionTokens: int(u.Get("output_tokens").Int()),
+		TotalTokens:      int(u.Get("total_tokens").Int()),
+		CachedTokens:     int(u.Get("input_tokens_details.cached_tokens").Int()),
+		ReasoningTokens:  int(u.Get("output_tokens_details.reasoning_tokens").Int()),
+	}
 }
 
 // UsageOf reads an OpenAI usage object (chat, completions or embeddings).
@@ -109,6 +165,7 @@ func UsageOf(u gjson.Result) relaycommon.Usage {
 		CompletionTokens: int(u.Get("completion_tokens").Int()),
 		TotalTokens:      int(u.Get("total_tokens").Int()),
 		CachedTokens:     int(u.Get("prompt_tokens_details.cached_tokens").Int()),
+		ReasoningTokens:  int(u.Get("completion_tokens_details.reasoning_tokens").Int()),
 	}
 	if out.PromptTokens == 0 && out.CompletionTokens == 0 && out.TotalTokens > 0 {
 		out.PromptTokens = out.TotalTokens

@@ -20,26 +20,18 @@ const maxKeptText = 256 << 10
 type streamDecoder struct {
 	info  *relaycommon.RelayInfo
 	usage *relaycommon.Usage
-	text  strings.Builder
-	// extraBytes is generated text beyond maxKeptText.
-	extraBytes int
+	text  textKeeper
 }
 
 // NewStreamDecoder implements channel.Adaptor.
 func (Adaptor) NewStreamDecoder(info *relaycommon.RelayInfo) channel.StreamDecoder {
+	if info.Dialect == relaycommon.DialectResponses {
+		return &responsesDecoder{}
+	}
 	return &streamDecoder{info: info}
 }
 
-func (d *streamDecoder) addText(s string) {
-	if room := maxKeptText - d.text.Len(); room < len(s) {
-		if room > 0 {
-			d.text.WriteString(s[:room])
-		}
-		d.extraBytes += len(s) - max(room, 0)
-		return
-	}
-	d.text.WriteString(s)
-}
+func (d *streamDecoder) addText(s string) { d.text.add(s) }
 
 // Decode forwards each chunk untouched, except the usage-only chunk the
 // gateway asked for on the client's behalf, which is hidden from a client
@@ -106,6 +98,6 @@ func (d *streamDecoder) Text() string { return d.text.String() }
 
 // ExtraTokens estimates the tokens of text beyond the kept cap, at 4
 // bytes per token.
-func (d *streamDecoder) ExtraTokens() int { return (d.extraBytes + 3) / 4 }
+func (d *streamDecoder) ExtraTokens() int { return d.text.extraTokens() }
 
 var _ channel.TextOverflow = (*streamDecoder)(nil)
