@@ -33,8 +33,22 @@ func (h *Handlers) Relay(mode relaycommon.Mode) gin.HandlerFunc {
 			Format:    middleware.FormatOf(c.Request.URL.Path),
 			Start:     time.Now(),
 		}
+		if mode == relaycommon.ModeMessages {
+			req.ClientHeaders = anthropicHeaders(c)
+		}
 		if err := h.Engine.Relay(c.Request.Context(), c.Writer, req); err != nil {
 			middleware.AbortRelay(c, err)
 		}
 	}
+}
+
+// anthropicHeaders are the Anthropic client's feature headers: a client
+// that negotiated a beta (interleaved thinking, 1M context…) must keep it
+// when its call is passed through to Anthropic.
+func anthropicHeaders(c *gin.Context) map[string]string {
+	version, beta := c.GetHeader("anthropic-version"), c.GetHeader("anthropic-beta")
+	if version == "" && beta == "" {
+		return nil
+	}
+	return map[string]string{"anthropic-version": version, "anthropic-beta": beta}
 }

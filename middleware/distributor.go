@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -47,13 +48,44 @@ func GroupOf(t *model.TokenInfo, u *model.UserInfo) string {
 // and picks the first channel (or the pinned one). Retries pick further
 // channels inside the relay.
 func Distribute(cache *model.Cache, bodyLimit int64) gin.HandlerFunc {
+	return distribute(cache, bodyLimit, func(_ *gin.Context, body []byte) (peek.Fields, error) { return peek.Peek(body) })
+}
+
+// DistributeGemini is Distribute for Gemini's routes, whose model and
+// stream flag are in the path: /v1beta/models/{model}:{action}.
+func DistributeGemini(cache *model.Cache, bodyLimit int64) gin.HandlerFunc {
+	return distribute(cache, bodyLimit, func(c *gin.Context, body []byte) (peek.Fields, error) {
+		model, stream, _ := GeminiAction(c.Param("action"))
+		return peek.PeekGemini(body, model, stream)
+	})
+}
+
+// GeminiAction splits a Gemini model path ("/gemini-2.0-flash:generateContent")
+// into the model and whether the action streams; ok is false for an action
+// the gateway does not serve.
+func GeminiAction(path string) (model string, stream, ok bool) {
+	path = strings.TrimPrefix(path, "/")
+	i := strings.LastIndexByte(path, ':')
+	if i <= 0 {
+		return "", false, false
+	}
+	switch path[i+1:] {
+	case "generateContent":
+		return path[:i], false, true
+	case "streamGenerateContent":
+		return path[:i], true, true
+	}
+	return "", false, false
+}
+
+func distribute(cache *model.Cache, bodyLimit int64, peekBody func(*gin.Context, []byte) (peek.Fields, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		body, rerr := ReadBody(c, bodyLimit)
 		if rerr != nil {
 			AbortRelay(c, rerr)
 			return
 		}
-		f, err := peek.Peek(body)
+		f, err := peekBody(c, body)
 		if err != nil {
 			AbortRelay(c, relayerr.Wrap(relayerr.KindInvalidRequest, err.Error(), err))
 			return

@@ -7,6 +7,9 @@ package relay
 import (
 	"sluice/constant"
 	"sluice/relay/channel"
+	"sluice/relay/channel/anthropic"
+	"sluice/relay/channel/azure"
+	"sluice/relay/channel/gemini"
 	"sluice/relay/channel/openai"
 )
 
@@ -20,6 +23,9 @@ var adaptors = map[constant.ChannelType]channel.Adaptor{
 	constant.ChannelTypeMistral:    openai.Adaptor{},
 	constant.ChannelTypeDeepSeek:   openai.Adaptor{},
 	constant.ChannelTypeXAI:        openai.Adaptor{},
+	constant.ChannelTypeAzure:      azure.Adaptor{},
+	constant.ChannelTypeAnthropic:  anthropic.Adaptor{},
+	constant.ChannelTypeGemini:     gemini.Adaptor{},
 }
 
 // AdaptorFor returns the adaptor for a channel type, or nil.

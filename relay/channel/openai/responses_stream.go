@@ -1,8 +1,6 @@
 package openai
 
 import (
-	"strings"
-
 	"github.com/tidwall/gjson"
 
 	"sluice/relay/channel"
@@ -16,7 +14,7 @@ import (
 // once response.completed (or .incomplete) has been seen.
 type responsesDecoder struct {
 	usage    *relaycommon.Usage
-	text     textKeeper
+	text     channel.TextKeeper
 	complete bool
 }
 
@@ -31,7 +29,7 @@ func (d *responsesDecoder) Decode(ev sse.Event) ([]byte, bool, *relayerr.Error) 
 	typ := gjson.GetBytes(ev.Data, "type").String()
 	switch typ {
 	case "response.output_text.delta", "response.function_call_arguments.delta", "response.reasoning_summary_text.delta":
-		d.text.add(gjson.GetBytes(ev.Data, "delta").String())
+		d.text.Add(gjson.GetBytes(ev.Data, "delta").String())
 	case "response.completed", "response.incomplete":
 		u := ResponsesUsageOf(gjson.GetBytes(ev.Data, "response.usage"))
 		d.usage = &u
@@ -58,25 +56,4 @@ func (d *responsesDecoder) Framed()                   {}
 func (d *responsesDecoder) CompleteAtEOF() bool       { return d.complete }
 func (d *responsesDecoder) Usage() *relaycommon.Usage { return d.usage }
 func (d *responsesDecoder) Text() string              { return d.text.String() }
-func (d *responsesDecoder) ExtraTokens() int          { return d.text.extraTokens() }
-
-// textKeeper keeps at most maxKeptText bytes of generated text for local
-// counting; past it only the byte count grows.
-type textKeeper struct {
-	b     strings.Builder
-	extra int
-}
-
-func (k *textKeeper) add(s string) {
-	if room := maxKeptText - k.b.Len(); room < len(s) {
-		if room > 0 {
-			k.b.WriteString(s[:room])
-		}
-		k.extra += len(s) - max(room, 0)
-		return
-	}
-	k.b.WriteString(s)
-}
-
-func (k *textKeeper) String() string   { return k.b.String() }
-func (k *textKeeper) extraTokens() int { return (k.extra + 3) / 4 }
+func (d *responsesDecoder) ExtraTokens() int          { return d.text.ExtraTokens() }

@@ -12,15 +12,10 @@ import (
 	"sluice/relay/sse"
 )
 
-// maxKeptText bounds the generated text a stream keeps for counting tokens
-// locally (used only when the upstream reports no usage). Past it only
-// the byte count grows, so a 10 MB stream does not hold 10 MB.
-const maxKeptText = 256 << 10
-
 type streamDecoder struct {
 	info  *relaycommon.RelayInfo
 	usage *relaycommon.Usage
-	text  textKeeper
+	text  channel.TextKeeper
 }
 
 // NewStreamDecoder implements channel.Adaptor.
@@ -31,7 +26,7 @@ func (Adaptor) NewStreamDecoder(info *relaycommon.RelayInfo) channel.StreamDecod
 	return &streamDecoder{info: info}
 }
 
-func (d *streamDecoder) addText(s string) { d.text.add(s) }
+func (d *streamDecoder) addText(s string) { d.text.Add(s) }
 
 // Decode forwards each chunk untouched, except the usage-only chunk the
 // gateway asked for on the client's behalf, which is hidden from a client
@@ -98,6 +93,6 @@ func (d *streamDecoder) Text() string { return d.text.String() }
 
 // ExtraTokens estimates the tokens of text beyond the kept cap, at 4
 // bytes per token.
-func (d *streamDecoder) ExtraTokens() int { return d.text.extraTokens() }
+func (d *streamDecoder) ExtraTokens() int { return d.text.ExtraTokens() }
 
 var _ channel.TextOverflow = (*streamDecoder)(nil)

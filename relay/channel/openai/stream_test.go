@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"sluice/relay/channel"
 	relaycommon "sluice/relay/common"
 	"sluice/relay/sse"
 )
@@ -96,10 +97,10 @@ func TestStreamDecoderKeepsBoundedText(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(d.Text()) != maxKeptText {
-		t.Fatalf("kept %d bytes, want the cap %d", len(d.Text()), maxKeptText)
+	if len(d.Text()) != channel.MaxKeptText {
+		t.Fatalf("kept %d bytes, want the cap %d", len(d.Text()), channel.MaxKeptText)
 	}
-	if want := (1_000_000 - maxKeptText + 3) / 4; d.ExtraTokens() != want {
+	if want := (1_000_000 - channel.MaxKeptText + 3) / 4; d.ExtraTokens() != want {
 		t.Fatalf("extra tokens %d, want %d", d.ExtraTokens(), want)
 	}
 }
