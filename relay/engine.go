@@ -96,6 +96,11 @@ func (e *Engine) Relay(ctx context.Context, w http.ResponseWriter, req *Request)
 }
 
 func (e *Engine) relay(ctx context.Context, w http.ResponseWriter, req *Request, tr *trace) *relayerr.Error {
+	if e.Writer.Saturated() {
+		// The database has been away long enough to fill the charge
+		// queue: serving more would mean dropping charges.
+		return relayerr.New(relayerr.KindUnavailable, "the gateway cannot record usage right now; retry shortly")
+	}
 	price, err := helper.ModelPriceHelper(req.Peek.Model, req.Group)
 	if err != nil {
 		return relayerr.Wrap(relayerr.KindInvalidRequest, err.Error(), err).WithCode("model_price_not_configured")

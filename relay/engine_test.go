@@ -321,6 +321,34 @@ func TestInsufficientQuotaMakesNoUpstreamCall(t *testing.T) {
 	}
 }
 
+// With the charge queue full (the database away for long), new requests
+// are refused before any reservation or upstream call, rather than served
+// with charges that could not be kept.
+func TestSaturatedChargeQueueRefusesNewRequests(t *testing.T) {
+	f := newFixture(t, 1_000_000)
+	up := newUpstream(t, answer(200, chatOK))
+	f.addChannel(t, up.URL, 0)
+	f.load(t)
+	f.engine.Writer.SetMaxPending(1)
+	f.engine.Writer.AddLog(model.Log{Type: constant.LogTypeSystem, Content: "fills the queue"})
+	err := f.engine.Relay(context.Background(), httptest.NewRecorder(), f.request(t, chatBody))
+	if err == nil || err.Kind != relayerr.KindUnavailable || err.Status != 503 {
+		t.Fatalf("err = %v, want 503 unavailable", err)
+	}
+	if up.hits.Load() != 0 {
+		t.Fatal("upstream called while the charge queue was full")
+	}
+	if q, _ := f.cache.TokenRemain(context.Background(), f.token.Info().ID); q != 1_000_000 {
+		t.Fatalf("key remain = %d after a refused request", q)
+	}
+	if err := f.engine.Writer.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.engine.Relay(context.Background(), httptest.NewRecorder(), f.request(t, chatBody)); err != nil {
+		t.Fatalf("after the drain: %v", err)
+	}
+}
+
 func BenchmarkRelayNonStream(b *testing.B) {
 	f := newFixture(b, 1<<60)
 	up := newUpstream(b, answer(200, chatOK))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"sluice/common"
@@ -39,12 +40,36 @@ type BatchWriter struct {
 	usage map[model.QuotaDataKey]model.QuotaDataDelta
 
 	flushMu sync.Mutex
+
+	// pending counts logs accepted and not yet written, queued or in a
+	// flush; maxPending bounds it (0: unbounded).
+	pending    atomic.Int64
+	maxPending int64
 }
+
+// DefaultMaxPending bounds the logs held while the database is away: about
+// 100 MB at a few hundred bytes per log, and at 1,000 requests/s over a
+// minute and a half of outage.
+const DefaultMaxPending = 100_000
+
+// SetMaxPending bounds the unwritten logs Saturated measures against.
+func (b *BatchWriter) SetMaxPending(n int) { b.maxPending = int64(n) }
+
+// Saturated reports that the writer holds as many unwritten logs as it
+// may: the database has been unreachable for a while. New requests must
+// then be refused (charges already made are still accepted, so the queue
+// can pass the bound by the requests in flight, never drop one).
+func (b *BatchWriter) Saturated() bool {
+	return b.maxPending > 0 && b.pending.Load() >= b.maxPending
+}
+
+// PendingLogs is the number of logs accepted and not yet written.
+func (b *BatchWriter) PendingLogs() int { return int(b.pending.Load()) }
 
 // NewBatchWriter returns a writer over store. With immediate set
 // (BATCH_UPDATE_ENABLED=false) every record is flushed as it arrives.
 func NewBatchWriter(store *model.Store, immediate bool) *BatchWriter {
-	b := &BatchWriter{store: store, immediate: immediate}
+	b := &BatchWriter{store: store, immediate: immediate, maxPending: DefaultMaxPending}
 	b.reset()
 	return b
 }
@@ -82,6 +107,7 @@ func (b *BatchWriter) RecordCharge(c Charge) {
 		l := *c.Log
 		stamp(&l)
 		b.logs = append(b.logs, l)
+		b.pending.Add(1)
 		k, d := quotaDataOf(c.UserID, &l, c.Quota)
 		cur := b.usage[k]
 		cur.Add(d)
@@ -96,6 +122,7 @@ func (b *BatchWriter) AddLog(l model.Log) {
 	stamp(&l)
 	b.mu.Lock()
 	b.logs = append(b.logs, l)
+	b.pending.Add(1)
 	b.mu.Unlock()
 	b.maybeFlushNow()
 }
@@ -130,7 +157,9 @@ func (b *BatchWriter) Flush() error {
 		return err
 	}
 	var errs []error
-	if rest, err := b.insertLogs(logs); err != nil {
+	rest, err := b.insertLogs(logs)
+	b.pending.Add(-int64(len(logs) - len(rest)))
+	if err != nil {
 		b.requeue(model.Deltas{}, rest, nil)
 		errs = append(errs, err)
 	}

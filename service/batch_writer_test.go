@@ -397,3 +397,40 @@ func TestBatchWriterPartialLogFailureWritesEachLogOnce(t *testing.T) {
 		a.expect(t, 10_000_000, 5_000_000, &sum)
 	})
 }
+
+// While the database is away the queue grows to its bound; the writer then
+// reports saturation (so the relay refuses new requests) but still accepts
+// the charges of requests already in flight, and drains when it returns.
+func TestBatchWriterSaturatesAndDrains(t *testing.T) {
+	t.Parallel()
+	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
+		a := newAccount(t, s, 100_000, 50_000)
+		w := service.NewBatchWriter(s, false)
+		w.SetMaxPending(5)
+		var sum tally
+		a.spend(t, w, 3, &sum)
+		if w.Saturated() {
+			t.Fatal("saturated below the bound")
+		}
+		if err := s.LogDB.Migrator().DropTable(&model.Log{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err == nil {
+			t.Fatal("Flush succeeded without a logs table")
+		}
+		a.spend(t, w, 4, &sum) // in flight when the bound is reached: accepted, not dropped
+		if !w.Saturated() || w.PendingLogs() != 7 {
+			t.Fatalf("Saturated = %v with %d pending, want true with 7", w.Saturated(), w.PendingLogs())
+		}
+		if err := model.MigrateLogs(s.LogDB); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatalf("Flush after the database came back: %v", err)
+		}
+		if w.Saturated() || w.PendingLogs() != 0 {
+			t.Fatalf("Saturated = %v with %d pending after the drain", w.Saturated(), w.PendingLogs())
+		}
+		a.expect(t, 100_000, 50_000, &sum)
+	})
+}

@@ -30,6 +30,9 @@ const (
 	KindUpstream
 	KindClientGone
 	KindInternal
+	// KindUnavailable: the gateway itself cannot take the request now (its
+	// charge queue is full while the database is away).
+	KindUnavailable
 )
 
 // Error is a relay failure. It is a Go error: classify it with errors.As.
@@ -65,6 +68,7 @@ var defaultStatus = map[Kind]int{
 	KindNotFound:        http.StatusNotFound,
 	KindBodyTooLarge:    http.StatusRequestEntityTooLarge,
 	KindNoChannel:       http.StatusServiceUnavailable,
+	KindUnavailable:     http.StatusServiceUnavailable,
 	KindUpstreamTimeout: http.StatusGatewayTimeout,
 	KindUpstream:        http.StatusBadGateway,
 	KindClientGone:      499,
@@ -80,6 +84,7 @@ var defaultCode = map[Kind]string{
 	KindNotFound:        "model_not_found",
 	KindBodyTooLarge:    "request_too_large",
 	KindNoChannel:       "no_available_channel",
+	KindUnavailable:     "service_unavailable",
 	KindUpstreamTimeout: "upstream_timeout",
 	KindUpstream:        "upstream_error",
 	KindClientGone:      "client_closed_request",

@@ -46,6 +46,8 @@ func (e *Error) anthropicType() string {
 		return "rate_limit_error"
 	case KindUpstreamTimeout, KindUpstream:
 		return "api_error"
+	case KindUnavailable:
+		return "overloaded_error"
 	default:
 		return "api_error"
 	}
@@ -63,7 +65,7 @@ func (e *Error) geminiStatus() string {
 		return "RESOURCE_EXHAUSTED"
 	case KindNotFound:
 		return "NOT_FOUND"
-	case KindNoChannel, KindUpstream:
+	case KindNoChannel, KindUpstream, KindUnavailable:
 		return "UNAVAILABLE"
 	case KindUpstreamTimeout:
 		return "DEADLINE_EXCEEDED"
