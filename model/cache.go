@@ -26,6 +26,7 @@ type Cache struct {
 	gen      atomic.Uint64
 	bal      balances
 	onChange atomic.Pointer[func(kind string, id int)]
+	cooling  coolingChannels
 }
 
 // NewCache builds an empty cache over store; call Load before serving.

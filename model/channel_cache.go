@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // ChannelView is a channel as the relay uses it: credential decrypted,
@@ -103,12 +106,64 @@ func (c *Cache) SelectChannel(group, model string, exclude []int) (*ChannelView,
 	if len(tiers) == 0 {
 		return nil, ErrNoChannel
 	}
+	if c.cooling.any() {
+		// Channels an upstream asked to wait (Retry-After) are skipped
+		// while others can serve; when none can, they are tried anyway,
+		// as the wait is the upstream's hint, not a proven outage.
+		skip := c.cooling.appendCooling(exclude, time.Now())
+		for _, t := range tiers {
+			if ch := pickWeighted(t.channels, skip); ch != nil {
+				return ch, nil
+			}
+		}
+	}
 	for _, t := range tiers {
 		if ch := pickWeighted(t.channels, exclude); ch != nil {
 			return ch, nil
 		}
 	}
 	return nil, ErrChannelsExhausted
+}
+
+// CoolChannel keeps a channel out of selection until until, as an
+// upstream's Retry-After asked; a later call replaces the time.
+func (c *Cache) CoolChannel(id int, until time.Time) { c.cooling.set(id, until) }
+
+// coolingChannels are the channels waiting out a Retry-After. The hot path
+// reads only the count while none is cooling.
+type coolingChannels struct {
+	n     atomic.Int32
+	mu    sync.Mutex
+	until map[int]time.Time
+}
+
+func (cc *coolingChannels) any() bool { return cc.n.Load() > 0 }
+
+func (cc *coolingChannels) set(id int, until time.Time) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.until == nil {
+		cc.until = map[int]time.Time{}
+	}
+	cc.until[id] = until
+	cc.n.Store(int32(len(cc.until)))
+}
+
+// appendCooling returns exclude plus the channels still cooling at now,
+// forgetting those whose wait is over.
+func (cc *coolingChannels) appendCooling(exclude []int, now time.Time) []int {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	out := append([]int(nil), exclude...)
+	for id, until := range cc.until {
+		if now.Before(until) {
+			out = append(out, id)
+		} else {
+			delete(cc.until, id)
+		}
+	}
+	cc.n.Store(int32(len(cc.until)))
+	return out
 }
 
 func excluded(id int, exclude []int) bool {

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"sluice/common/metrics"
 	"sluice/constant"
 	"sluice/model"
+	"sluice/relay/channel"
 	relaycommon "sluice/relay/common"
 	"sluice/relay/format"
 	"sluice/relay/helper"
@@ -174,6 +176,9 @@ func (e *Engine) attempts(ctx context.Context, w http.ResponseWriter, req *Reque
 		slog.Warn("relay attempt failed", "request_id", req.RequestID, "channel_id", ch.ID,
 			"attempt", attempt+1, "status", rerr.Status, "err", rerr.Error())
 		failed := ch
+		if rerr.RetryAfter > 0 {
+			e.Cache.CoolChannel(ch.ID, time.Now().Add(rerr.RetryAfter))
+		}
 		switch {
 		case rerr.DisableChannel:
 			e.Tasks.Go(context.WithoutCancel(ctx), func() { e.Health.AutoDisable(failed, rerr.Message) })
@@ -255,7 +260,7 @@ func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, req *Reques
 		return nil, false, e.transportError(upCtx, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, false, ad.ParseError(resp.StatusCode, body)
+		return nil, false, upstreamError(ad, resp, body)
 	}
 	if int64(len(body)) > e.MaxResponseBytes {
 		return nil, false, relayerr.New(relayerr.KindUpstream, "the upstream response is too large")
@@ -358,4 +363,31 @@ func promptEstimate(body []byte) int {
 		rest = rest[j:]
 	}
 	return n/3 + 1 + images*imageTokenAllowance
+}
+
+// maxRetryAfter bounds how long one upstream answer can keep a channel out
+// of rotation: a typo'd or hostile header must not park it for a day.
+const maxRetryAfter = 10 * time.Minute
+
+// upstreamError normalises a non-2xx answer and notes its Retry-After
+// (seconds or an HTTP date) on 429 and 503, where the header means "wait".
+func upstreamError(ad channel.Adaptor, resp *http.Response, body []byte) *relayerr.Error {
+	rerr := ad.ParseError(resp.StatusCode, body)
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+		return rerr
+	}
+	v := resp.Header.Get("Retry-After")
+	if v == "" {
+		return rerr
+	}
+	var wait time.Duration
+	if secs, err := strconv.Atoi(v); err == nil {
+		wait = time.Duration(secs) * time.Second
+	} else if at, err := http.ParseTime(v); err == nil {
+		wait = time.Until(at)
+	}
+	if wait > 0 {
+		rerr.RetryAfter = min(wait, maxRetryAfter)
+	}
+	return rerr
 }

@@ -349,6 +349,34 @@ func TestSaturatedChargeQueueRefusesNewRequests(t *testing.T) {
 	}
 }
 
+// An upstream 429 with Retry-After keeps that channel out of rotation for
+// the time it asked, while another channel can serve; once every channel
+// is cooling they are tried again rather than refusing the client.
+func TestRetryAfterCoolsTheChannel(t *testing.T) {
+	f := newFixture(t, 1_000_000)
+	limited := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "60")
+		answer(429, `{"error":{"message":"slow down","type":"rate_limit_error"}}`)(w, r)
+	})
+	ok := newUpstream(t, answer(200, chatOK))
+	f.addChannel(t, limited.URL, 10)
+	f.addChannel(t, ok.URL, 0)
+	f.load(t)
+	for i := range 3 {
+		if err := f.engine.Relay(context.Background(), httptest.NewRecorder(), f.request(t, chatBody)); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if limited.hits.Load() != 1 || ok.hits.Load() != 3 {
+		t.Fatalf("hits: rate-limited channel %d (want 1), other %d (want 3)", limited.hits.Load(), ok.hits.Load())
+	}
+	ok.Close() // now the only other channel is gone: the cooling one is tried again
+	_ = f.engine.Relay(context.Background(), httptest.NewRecorder(), f.request(t, chatBody))
+	if limited.hits.Load() < 2 {
+		t.Fatalf("the cooling channel was not tried when it was the last one (hits %d)", limited.hits.Load())
+	}
+}
+
 func BenchmarkRelayNonStream(b *testing.B) {
 	f := newFixture(b, 1<<60)
 	up := newUpstream(b, answer(200, chatOK))

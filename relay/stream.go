@@ -36,7 +36,7 @@ func (e *Engine) stream(clientCtx, upCtx context.Context, cancel context.CancelC
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return nil, false, ad.ParseError(resp.StatusCode, body)
+		return nil, false, upstreamError(ad, resp, body)
 	}
 	idle.Reset(e.StreamingTimeout)
 

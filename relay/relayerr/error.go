@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Kind is the closed set of relay failure classes.
@@ -45,7 +46,10 @@ type Error struct {
 	Retryable bool
 	// DisableChannel says the channel's credential or account is dead.
 	DisableChannel bool
-	cause          error
+	// RetryAfter is how long the upstream asked not to be called again
+	// (its Retry-After header); 0 when it did not say.
+	RetryAfter time.Duration
+	cause      error
 }
 
 // Error describes the failure for logs, including the internal cause.
