@@ -520,7 +520,12 @@ type fieldError struct {
 	msg  string
 }
 
-func (e *fieldError) Error() string { return e.path + ": " + e.msg }
+func (e *fieldError) Error() string {
+	if e.path == "" {
+		return e.msg
+	}
+	return e.path + ": " + e.msg
+}
 
 func errAt(msg string) error { return &fieldError{msg: msg} }
 

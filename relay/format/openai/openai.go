@@ -15,10 +15,12 @@
 package openai
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"sluice/relay/format"
 )
@@ -164,4 +166,20 @@ func stopReason(s string) format.StopReason {
 		return format.StopContentFilter
 	}
 	return format.StopUnknown
+}
+
+// now is the clock for "created" when the upstream gave none; tests pin it
+// so golden files are stable.
+var now = time.Now
+
+// marshal is json.Marshal without HTML escaping: clients read the bytes
+// as JSON, and "<" staying "<" keeps answers the size the upstream sent.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

@@ -1,0 +1,133 @@
+package anthropic
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"sluice/relay/format"
+	"sluice/relay/relayerr"
+	"sluice/relay/sse"
+)
+
+// addFixtures seeds f with every testdata file matching pattern.
+func addFixtures(f *testing.F, pattern string) {
+	files, err := filepath.Glob(filepath.Join("testdata", pattern))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
+// FuzzDecodeRequest checks that DecodeRequest never panics, fails only
+// with format.ErrInvalid, and that whatever it accepts encodes to a body
+// it accepts again.
+func FuzzDecodeRequest(f *testing.F) {
+	addFixtures(f, "request_*.json")
+	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"x"}],"thinking":{"type":"adaptive"}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := DecodeRequest(body)
+		if err != nil {
+			if !errors.Is(err, format.ErrInvalid) {
+				t.Fatalf("error does not wrap ErrInvalid: %v", err)
+			}
+			return
+		}
+		out, err := EncodeRequest(r)
+		if err != nil {
+			t.Fatalf("encode of an accepted request: %v", err)
+		}
+		r2, err := DecodeRequest(out)
+		if err != nil {
+			// Encoding may drop every message (all empty); nothing else
+			// may make the body unreadable.
+			if len(r.Messages) > 0 && hasContent(r) {
+				t.Fatalf("re-decode: %v\n%s", err, out)
+			}
+			return
+		}
+		if r2.Model != r.Model || r2.Stream != r.Stream || r2.User != r.User {
+			t.Fatalf("round trip changed scalars: %+v -> %+v", r, r2)
+		}
+	})
+}
+
+// hasContent reports whether any message has a part EncodeRequest keeps.
+func hasContent(r *format.Request) bool {
+	for _, m := range r.Messages {
+		for _, p := range m.Parts {
+			if b, _ := encodePart(p, true); b != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// FuzzDecodeResponse checks DecodeResponse and the encode/decode round
+// trip of what it accepts.
+func FuzzDecodeResponse(f *testing.F) {
+	addFixtures(f, "response_*.json")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := DecodeResponse(body)
+		if err != nil {
+			if !errors.Is(err, format.ErrInvalid) {
+				t.Fatalf("error does not wrap ErrInvalid: %v", err)
+			}
+			return
+		}
+		out, err := EncodeResponse(r)
+		if err != nil {
+			t.Fatalf("encode of an accepted response: %v", err)
+		}
+		r2, err := DecodeResponse(out)
+		if err != nil {
+			t.Fatalf("re-decode: %v\n%s", err, out)
+		}
+		if r2.Usage != r.Usage {
+			t.Fatalf("usage changed: %+v -> %+v", r.Usage, r2.Usage)
+		}
+	})
+}
+
+// FuzzStreamDecoder feeds arbitrary SSE bodies through the shared reader
+// and the decoder, then re-encodes the events: the encoder's output must
+// decode again without error and end with message_stop.
+func FuzzStreamDecoder(f *testing.F) {
+	addFixtures(f, "stream_*.sse")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		rd := sse.NewReader(bytes.NewReader(body), 1<<20)
+		defer rd.Release()
+		dec := NewStreamDecoder()
+		var events []format.Event
+		for {
+			ev, err := rd.Next()
+			if err != nil {
+				if err != io.EOF && !errors.Is(err, sse.ErrLineTooLong) {
+					t.Fatalf("reader: %v", err)
+				}
+				break
+			}
+			var done bool
+			var rerr *relayerr.Error
+			events, done, rerr = dec.Decode(ev, events)
+			if rerr != nil || done {
+				break
+			}
+		}
+		out := encodeStream(format.StreamOptions{Model: "m", ID: "msg_f"}, events)
+		got := decodeStream(t, out)
+		if !got.Done || got.err != nil {
+			t.Fatalf("re-decode of encoder output: done=%v err=%v\n%s", got.Done, got.err, out)
+		}
+	})
+}
