@@ -15,8 +15,10 @@ import (
 	"github.com/tidwall/gjson"
 
 	"sluice/model"
+	"sluice/relay/channel"
 	"sluice/relay/channel/openai"
 	relaycommon "sluice/relay/common"
+	"sluice/relay/peek"
 	"sluice/relay/relayerr"
 )
 
@@ -51,7 +53,20 @@ func TestChannel(ctx context.Context, client *http.Client, ch *model.ChannelView
 	mode, body := testRequest(modelName)
 	info := &relaycommon.RelayInfo{RequestID: "channel-test", Mode: mode, OriginModel: modelName,
 		UpstreamModel: ch.MapModel(modelName), Channel: ch, StartTime: time.Now()}
-	ctx, cancel := context.WithTimeout(ctx, ChannelTestTimeout)
+	info.Dialect = ad.Dialect(info)
+	if info.Dialect != relaycommon.DialectOpenAI {
+		// The test request is OpenAI's; a channel of another dialect gets
+		// it converted, as a client's would be.
+		if mode != relaycommon.ModeChatCompletions {
+			return 0, relayerr.New(relayerr.KindInvalidRequest, "this channel type cannot serve "+modelName)
+		}
+		req := &Request{Mode: mode, Body: body, Peek: peek.Fields{Model: modelName}}
+		var rerr *relayerr.Error
+		if body, rerr = convertRequest(req, info); rerr != nil {
+			return 0, rerr
+		}
+	}
+	ctx, cancel := context.WithTimeout(withChannelProxy(ctx, ch.Settings.Proxy), ChannelTestTimeout)
 	defer cancel()
 	req, err := ad.BuildRequest(ctx, info, body)
 	if err != nil {
@@ -68,6 +83,12 @@ func TestChannel(ctx context.Context, client *http.Client, ch *model.ChannelView
 	}
 	if _, _, err := ad.ParseResponse(info, respBody); err != nil {
 		return elapsed, redactErr(relayerr.As(err), ch.Key)
+	}
+	if info.Dialect != relaycommon.DialectOpenAI {
+		var rerr *relayerr.Error
+		if respBody, _, rerr = convertResponse(relaycommon.DialectOpenAI, info, respBody); rerr != nil {
+			return elapsed, redactErr(rerr, ch.Key)
+		}
 	}
 	if e := gjson.GetBytes(respBody, "error"); e.Exists() && e.Type != gjson.Null {
 		// Some OpenAI-compatible servers report failures with status 200.
@@ -130,32 +151,35 @@ func usesCompletionTokens(name string) bool {
 // CanFetchModels reports whether FetchModels can list the models of a
 // channel type.
 func CanFetchModels(t int) bool {
-	_, ok := AdaptorFor(t).(openai.Adaptor)
+	ad := AdaptorFor(t)
+	if _, ok := ad.(channel.ModelLister); ok {
+		return true
+	}
+	_, ok := ad.(openai.Adaptor)
 	return ok
 }
 
 // FetchModels lists the models ch's upstream offers (GET /v1/models with
-// the channel's key), sorted and de-duplicated.
+// the channel's key, or the provider's own list), sorted and de-duplicated.
 func FetchModels(ctx context.Context, client *http.Client, ch *model.ChannelView) ([]string, error) {
 	ad := AdaptorFor(ch.Type)
 	if !CanFetchModels(ch.Type) {
-		// Only the OpenAI dialect has a model list this gateway reads.
 		return nil, relayerr.New(relayerr.KindInvalidRequest,
 			"listing models is not supported for channel type "+strconv.Itoa(ch.Type))
 	}
-	ctx, cancel := context.WithTimeout(ctx, FetchModelsTimeout)
+	ctx, cancel := context.WithTimeout(withChannelProxy(ctx, ch.Settings.Proxy), FetchModelsTimeout)
 	defer cancel()
 	info := &relaycommon.RelayInfo{Channel: ch}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, openai.URL(info, "/models"), nil)
+	lister, native := ad.(channel.ModelLister)
+	var req *http.Request
+	var err error
+	if native {
+		req, err = lister.ModelsRequest(ctx, info)
+	} else {
+		req, err = openAIModelsRequest(ctx, info)
+	}
 	if err != nil {
 		return nil, relayerr.Wrap(relayerr.KindInvalidRequest, "invalid base_url", err)
-	}
-	req.Header.Set("Accept", "application/json")
-	if ch.Key != "" {
-		req.Header.Set("Authorization", "Bearer "+ch.Key)
-	}
-	for k, v := range ch.Headers {
-		req.Header.Set(k, v)
 	}
 	status, body, err := doBounded(client, req)
 	if err != nil {
@@ -164,18 +188,43 @@ func FetchModels(ctx context.Context, client *http.Client, ch *model.ChannelView
 	if status/100 != 2 {
 		return nil, redactErr(upstreamStatusErr(ad.ParseError(status, body), status), ch.Key)
 	}
-	data := gjson.GetBytes(body, "data")
-	if !data.IsArray() {
-		return nil, relayerr.New(relayerr.KindUpstream, "the upstream answer is not an OpenAI model list")
-	}
 	var ids []string
-	for _, m := range data.Array() {
-		if id := strings.TrimSpace(m.Get("id").String()); id != "" {
-			ids = append(ids, id)
+	if native {
+		if ids, err = lister.ParseModels(body); err != nil {
+			return nil, relayerr.Wrap(relayerr.KindUpstream, err.Error(), err)
+		}
+	} else {
+		data := gjson.GetBytes(body, "data")
+		if !data.IsArray() {
+			return nil, relayerr.New(relayerr.KindUpstream, "the upstream answer is not an OpenAI model list")
+		}
+		for _, m := range data.Array() {
+			ids = append(ids, m.Get("id").String())
 		}
 	}
-	slices.Sort(ids)
-	return slices.Compact(ids), nil
+	out := ids[:0]
+	for _, id := range ids {
+		if id = strings.TrimSpace(id); id != "" {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+func openAIModelsRequest(ctx context.Context, info *relaycommon.RelayInfo) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, openai.URL(info, "/models"), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if info.Channel.Key != "" {
+		req.Header.Set("Authorization", "Bearer "+info.Channel.Key)
+	}
+	for k, v := range info.Channel.Headers {
+		req.Header.Set(k, v)
+	}
+	return req, nil
 }
 
 // doBounded sends req and reads at most maxOpsResponseBytes of the answer.

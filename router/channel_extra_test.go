@@ -388,7 +388,7 @@ func TestFetchModels(t *testing.T) {
 		body any
 	}{
 		{"no type", map[string]any{"base_url": up.URL, "key": cxGoodKey}},
-		{"unsupported type", map[string]any{"base_url": up.URL, "type": 14, "key": cxGoodKey}},
+		{"unsupported type", map[string]any{"base_url": up.URL, "type": 999, "key": cxGoodKey}},
 		{"bad base_url", map[string]any{"base_url": "ftp://host", "type": 1, "key": cxGoodKey}},
 		{"no key", map[string]any{"base_url": up.URL, "type": 1}},
 		{"not JSON", "{"},

@@ -87,3 +87,10 @@ type EventReader interface {
 type EventSource interface {
 	NewEventReader(body io.Reader) EventReader
 }
+
+// ModelLister is implemented by adaptors whose upstream lists its models
+// in a shape other than OpenAI's GET /v1/models.
+type ModelLister interface {
+	ModelsRequest(ctx context.Context, info *relaycommon.RelayInfo) (*http.Request, error)
+	ParseModels(body []byte) ([]string, error)
+}
