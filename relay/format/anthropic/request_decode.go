@@ -82,6 +82,11 @@ func (d *requestDecoder) finish() (*format.Request, error) {
 	if r.Messages == nil {
 		return nil, invalidf("messages: required")
 	}
+	if !hasSendableContent(r.Messages) {
+		// Anthropic refuses empty turns too; checking here (with the
+		// encoder's own rule) keeps every accepted body re-encodable.
+		return nil, invalidf("messages: no message has any content")
+	}
 	switch d.thinkingType {
 	case "enabled":
 		r.Thinking = &format.Thinking{Enabled: true, BudgetTokens: d.budget}
@@ -92,6 +97,19 @@ func (d *requestDecoder) finish() (*format.Request, error) {
 		r.Thinking = &format.Thinking{}
 	}
 	return r, nil
+}
+
+// hasSendableContent reports whether some part would survive
+// EncodeRequest (empty text and unsigned thinking would not).
+func hasSendableContent(msgs []format.Message) bool {
+	for _, m := range msgs {
+		for _, p := range m.Parts {
+			if b, _ := encodePart(p, true); b != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // irEffort maps output_config.effort onto the IR's levels; "max" and
@@ -505,10 +523,11 @@ func intValue(v gjson.Result, min int) (int, error) {
 }
 
 func floatValue(v gjson.Result) (*float64, error) {
-	if v.Type != gjson.Number {
-		return nil, errAt("must be a number")
-	}
+	// 1e400 parses to +Inf, which no encoder can write back.
 	f := v.Num
+	if v.Type != gjson.Number || math.IsInf(f, 0) || math.IsNaN(f) {
+		return nil, errAt("must be a finite number")
+	}
 	return &f, nil
 }
 
@@ -606,11 +625,11 @@ func (d *requestDecoder) toolChoice(v gjson.Result) error {
 	case "none":
 		tc.Mode = format.ToolChoiceNone
 	case "tool":
-		name, err := reqString(v, "name")
-		if err != nil {
-			return err
+		name := v.Get("name")
+		if name.Type != gjson.String || name.Str == "" {
+			return prefix(errAt("must be a non-empty string"), ".name")
 		}
-		tc.Mode, tc.Name = format.ToolChoiceTool, name
+		tc.Mode, tc.Name = format.ToolChoiceTool, name.Str
 	default:
 		return prefix(errAt(`must be "auto", "any", "tool" or "none"`), ".type")
 	}

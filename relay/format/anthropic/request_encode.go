@@ -17,6 +17,7 @@ import (
 const (
 	defaultMaxTokens = 4096
 	minThinkBudget   = 1024 // the API's minimum budget_tokens
+	maxThinkBudget   = 1 << 30
 )
 
 // Thinking budgets for the IR's effort levels (see format.Thinking).
@@ -187,7 +188,8 @@ func thinkingBudget(t *format.Thinking) int {
 			b = effortBudget["medium"]
 		}
 	}
-	return max(b, minThinkBudget)
+	// The cap keeps budget+defaultMaxTokens an int32, as max_tokens is.
+	return min(max(b, minThinkBudget), maxThinkBudget)
 }
 
 // finalTurnLacksThinking reports whether the last assistant message calls

@@ -6,6 +6,9 @@ import (
 	"sluice/relay/format"
 )
 
+// maxTrackedTools bounds the encoder's tool-call map.
+const maxTrackedTools = 4096
+
 // blockKind is the kind of the content block the encoder has open.
 type blockKind uint8
 
@@ -231,6 +234,12 @@ func (e *streamEncoder) startTool(dst []byte, irIndex int, id, name string) []by
 	dst = e.startBlock(dst, string(block))
 	if e.tools == nil {
 		e.tools = make(map[int]int)
+	}
+	if len(e.tools) >= maxTrackedTools {
+		// A runaway upstream must not grow the map without bound; only
+		// late arguments for a forgotten call suffer (they get a block
+		// of their own).
+		clear(e.tools)
 	}
 	e.tools[irIndex] = e.openIndex
 	e.open, e.sawTool = blockTool, true

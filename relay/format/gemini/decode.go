@@ -2,6 +2,7 @@ package gemini
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -297,6 +298,10 @@ func appendText(msg *format.Message, text, sig string, thought bool) {
 	if text == "" && sig == "" {
 		return
 	}
+	if data, ok := strings.CutPrefix(sig, redactedPrefix); ok && text == "" {
+		msg.Parts = append(msg.Parts, format.Part{Type: format.PartRedactedThinking, Data: data})
+		return
+	}
 	if thought || text == "" {
 		if n := len(msg.Parts); thought && n > 0 {
 			last := &msg.Parts[n-1]
@@ -516,7 +521,9 @@ func decodeFileData(v gjson.Result, where string) (*format.Image, error) {
 
 // DecodeResponse converts a generateContent response body into a
 // format.Response. Only the first candidate is kept (the IR has one
-// answer); a prompt blocked before any candidate is StopContentFilter.
+// answer); a prompt blocked before any candidate is StopContentFilter;
+// Gemini does not say which stop sequence matched, so StopSequence stays
+// empty.
 func DecodeResponse(body []byte) (*format.Response, error) {
 	root, err := parseObject(body)
 	if err != nil {
@@ -535,7 +542,12 @@ func DecodeResponse(body []byte) (*format.Response, error) {
 	if err := decodeParts(c.parts, "candidates[0].content.parts", &msg, tr); err != nil {
 		return nil, err
 	}
-	resp.Content = msg.Parts
+	// The IR's answer holds thinking, text and tool calls: generated images
+	// (inlineData from image models) and function responses have no place
+	// in it, as in the stream, where they have no event.
+	resp.Content = slices.DeleteFunc(msg.Parts, func(p format.Part) bool {
+		return p.Type == format.PartImage || p.Type == format.PartToolResult
+	})
 	resp.StopReason = finishReason(c.finish, tr.n > 0)
 	if c.blocked {
 		resp.StopReason = format.StopContentFilter

@@ -153,8 +153,8 @@ func orDefault(s, def string) string {
 // EncodeRequest converts a format.Request into a generateContent body.
 // Model and Stream are not written: they belong in the URL (StreamPath).
 // Lost on the way, for want of a Gemini field: User, CacheControl,
-// DisableParallel, image Detail, redacted thinking, ResponseFormat's Name
-// and Strict.
+// DisableParallel, image Detail, redacted thinking (Anthropic's, which a
+// Gemini model could not read), ResponseFormat's Name and Strict.
 func EncodeRequest(r *format.Request) ([]byte, error) {
 	w := wireRequest{Contents: make([]wireContent, 0, len(r.Messages))}
 	names := resultNames(r.Messages)
@@ -415,8 +415,8 @@ func encodeThinking(t *format.Thinking) *wireThinking {
 // EncodeResponse converts a format.Response into a generateContent body.
 // Thought signatures stay on the part that carried them in the IR (a
 // thinking part keeps its own, so a Gemini client sends it back where the
-// upstream dialect needs it); redacted thinking has no Gemini form and is
-// dropped.
+// upstream dialect needs it); redacted thinking travels in a marked
+// signature (redactedPrefix).
 func EncodeResponse(r *format.Response) ([]byte, error) {
 	c := &wireContent{Role: "model"}
 	for i := range r.Content {
@@ -446,6 +446,8 @@ func responsePart(p *format.Part) (wirePart, bool) {
 			return wirePart{}, false
 		}
 		return wirePart{Text: strPtr(p.Text), ThoughtSignature: p.Signature}, true
+	case format.PartRedactedThinking:
+		return redactedPart(p.Data), true
 	case format.PartImage:
 		if p.Image != nil {
 			return imagePart(p.Image), true
@@ -456,6 +458,11 @@ func responsePart(p *format.Part) (wirePart, bool) {
 		}
 	}
 	return wirePart{}, false
+}
+
+// redactedPart carries a redacted thinking block to a Gemini client.
+func redactedPart(data string) wirePart {
+	return wirePart{Text: strPtr(""), Thought: true, ThoughtSignature: redactedPrefix + data}
 }
 
 // clientCall encodes a tool call for a Gemini client. Arguments that are

@@ -19,6 +19,9 @@
 //   - Gemini has no tool_use finish reason (STOP with function calls is
 //     StopToolUse) and reports thinking tokens beside candidatesTokenCount
 //     (the IR counts them inside OutputTokens);
+//   - Anthropic's redacted thinking reaches a Gemini client as a thought
+//     part whose thoughtSignature is "redacted_thinking:<data>" (see
+//     redactedPrefix);
 //   - googleSearch, codeExecution and other built-in tools, safetySettings,
 //     cachedContent and candidateCount are ignored: the IR has no place for
 //     them.
@@ -52,6 +55,14 @@ func StreamPath(model string, stream bool) string {
 // whose thought signature was not produced by Gemini (history from another
 // model): Gemini 3 rejects a step whose first functionCall has none.
 const skipSignature = "skip_thought_signature_validator"
+
+// redactedPrefix marks a thoughtSignature that carries Anthropic's
+// redacted thinking to a Gemini client. Gemini has no redacted thinking,
+// but a Gemini client sends every signature back untouched, so the block
+// survives the round trip and reaches the Anthropic upstream again. The
+// prefix cannot begin a real signature (base64 has no '_' or ':'), and
+// EncodeRequest drops such parts, as a Gemini upstream could not use them.
+const redactedPrefix = "redacted_thinking:"
 
 // effortBudget translates an effort level into a thinking budget, using
 // the IR's documented equivalence; "minimal" has no IR figure, 512 is the

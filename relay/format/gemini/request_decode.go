@@ -189,7 +189,9 @@ func decodeDeclaration(v gjson.Result, where string) (format.Tool, error) {
 // keywords.
 func openAPIToJSONSchema(raw string) json.RawMessage {
 	var v any
-	if err := json.Unmarshal([]byte(raw), &v); err != nil {
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.UseNumber() // keep 64-bit bounds and the like exact
+	if err := dec.Decode(&v); err != nil {
 		return json.RawMessage(raw)
 	}
 	lowerTypes(v)
@@ -322,17 +324,8 @@ func decodeGenConfig(v gjson.Result, r *format.Request) error {
 	if r.TopP, err = number(g.topP, where+".topP"); err != nil {
 		return err
 	}
-	// topK is an integer in the proto but clients send 40.0; round it.
-	topK, err := number(g.topK, where+".topK")
-	if err != nil {
+	if r.TopK, err = topK(g.topK); err != nil {
 		return err
-	}
-	if topK != nil {
-		if *topK < 0 || *topK > 1<<31-1 {
-			return invalid(where+".topK", "must be from 0 to 2147483647")
-		}
-		k := int(*topK + 0.5)
-		r.TopK = &k
 	}
 	err = each(g.stop, where+".stopSequences", func(i int, el gjson.Result) error {
 		s, err := str(el, where+".stopSequences["+strconv.Itoa(i)+"]")
@@ -347,6 +340,21 @@ func decodeGenConfig(v gjson.Result, r *format.Request) error {
 	}
 	r.Thinking, err = decodeThinking(g.thinking)
 	return err
+}
+
+// topK reads generationConfig.topK: an integer in the proto, but clients
+// send 40.0, so it is rounded.
+func topK(v gjson.Result) (*int, error) {
+	const where = "generationConfig.topK"
+	f, err := number(v, where)
+	if err != nil || f == nil {
+		return nil, err
+	}
+	if *f < 0 || *f > 1<<31-1 {
+		return nil, invalid(where, "must be from 0 to 2147483647")
+	}
+	k := int(*f + 0.5)
+	return &k, nil
 }
 
 func decodeResponseFormat(g genFields) (*format.ResponseFormat, error) {

@@ -44,7 +44,7 @@ func TestDecodeRequestGolden(t *testing.T) {
 }
 
 func f64(v float64) *float64 { return &v }
-func intp(v int) *int         { return &v }
+func intp(v int) *int        { return &v }
 
 // anthropicStyle is an IR conversation as the Anthropic decoder produces
 // it: thinking blocks carrying the signature (of a Gemini answer that went

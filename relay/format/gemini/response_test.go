@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tidwall/gjson"
+
 	"sluice/relay/format"
 	"sluice/relay/format/formattest"
 )
@@ -180,4 +182,48 @@ func TestEncodeResponseGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRedactedThinkingRoundTrip: Anthropic's redacted thinking reaches a
+// Gemini client in a marked signature, comes back as redacted thinking
+// when the client returns it, and is never sent to a Gemini upstream.
+func TestRedactedThinkingRoundTrip(t *testing.T) {
+	t.Parallel()
+	out, err := EncodeResponse(&format.Response{Content: []format.Part{
+		{Type: format.PartRedactedThinking, Data: "EmwKAhgBEgy"},
+		{Type: format.PartText, Text: "ok"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := gjsonGet(t, out, "candidates.0.content")
+	req, err := DecodeRequest([]byte(`{"contents": [` + content + `]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := req.Messages[0].Parts[0]
+	if p.Type != format.PartRedactedThinking || p.Data != "EmwKAhgBEgy" {
+		t.Fatalf("part = %+v", p)
+	}
+	body, err := EncodeRequest(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(body), "EmwKAhgBEgy") {
+		t.Errorf("redacted thinking sent to Gemini: %s", body)
+	}
+
+	steps := decodeStream(t, encodeStream(format.StreamOptions{}, []format.Event{{Type: format.EventRedactedThinking, Text: "abc"}}))
+	if ev := steps[0].Events[1]; ev.Type != format.EventRedactedThinking || ev.Text != "abc" {
+		t.Errorf("stream event = %+v", ev)
+	}
+}
+
+func gjsonGet(t *testing.T, body []byte, path string) string {
+	t.Helper()
+	r := gjson.GetBytes(body, path)
+	if !r.Exists() {
+		t.Fatalf("%s missing in %s", path, body)
+	}
+	return r.Raw
 }

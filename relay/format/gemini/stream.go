@@ -3,6 +3,7 @@ package gemini
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 
 	"github.com/tidwall/gjson"
 
@@ -139,6 +140,9 @@ func (d *streamDecoder) part(p rawPart, dst []format.Event) ([]format.Event, err
 	if err != nil {
 		return dst, err
 	}
+	if data, ok := strings.CutPrefix(sig, redactedPrefix); ok && text == "" {
+		return append(dst, format.Event{Type: format.EventRedactedThinking, Text: data}), nil
+	}
 	switch {
 	case thought:
 		if text != "" {
@@ -158,12 +162,17 @@ func (d *streamDecoder) part(p rawPart, dst []format.Event) ([]format.Event, err
 	return dst, nil
 }
 
-// maxBufferedArgs bounds the tool call arguments the encoder holds at once.
-// Gemini sends a function call whole, so arguments streamed by another
-// dialect are buffered until complete; past this bound further deltas are
-// dropped and the call's args degrade to {} rather than growing without
-// limit.
+// maxBufferedArgs bounds the tool call bytes (arguments, ids, names) the
+// encoder holds at once. Gemini sends a function call whole, so arguments
+// streamed by another dialect are buffered until complete; past this bound
+// further deltas are dropped and the call's args degrade to {} rather than
+// growing without limit.
 const maxBufferedArgs = 16 << 20
+
+// maxBufferedCalls bounds how many calls wait for their arguments: past
+// it, the waiting ones are written first (one chunk of parallel calls is
+// then split in two, which Gemini clients accept).
+const maxBufferedCalls = 128
 
 // streamEncoder writes IR events as Gemini alt=sse chunks.
 type streamEncoder struct {
@@ -198,7 +207,12 @@ func NewStreamEncoder(opts format.StreamOptions) format.StreamEncoder {
 func (e *streamEncoder) Encode(dst []byte, ev format.Event) []byte {
 	switch ev.Type {
 	case format.EventToolCallStart:
+		size := len(ev.ID) + len(ev.Name) + len(ev.Signature)
+		if len(e.pending) >= maxBufferedCalls || e.argBytes+size > maxBufferedArgs {
+			dst = e.flushCalls(dst)
+		}
 		e.pending = append(e.pending, bufferedCall{index: ev.Index, id: ev.ID, name: ev.Name, sig: ev.Signature})
+		e.argBytes += size
 		return dst
 	case format.EventToolArgsDelta:
 		e.addArgs(ev.Index, ev.Text)
@@ -225,6 +239,8 @@ func (e *streamEncoder) Encode(dst []byte, ev format.Event) []byte {
 		if ev.Signature != "" {
 			dst = e.chunk(dst, wirePart{Text: strPtr(""), Thought: true, ThoughtSignature: ev.Signature})
 		}
+	case format.EventRedactedThinking:
+		dst = e.chunk(dst, redactedPart(ev.Text))
 	case format.EventFinish:
 		e.stop = ev.StopReason
 	case format.EventUsage:
@@ -232,7 +248,6 @@ func (e *streamEncoder) Encode(dst []byte, ev format.Event) []byte {
 			e.usage = *ev.Usage
 		}
 	}
-	// EventRedactedThinking has no Gemini form.
 	return dst
 }
 

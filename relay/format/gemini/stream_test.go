@@ -282,4 +282,14 @@ func TestStreamEncodeArgsBound(t *testing.T) {
 	if !strings.Contains(out, `"args":{}`) {
 		t.Errorf("overflowed call = %.200s", out)
 	}
+
+	// Endless call starts are written out in groups, not hoarded.
+	enc = NewStreamEncoder(format.StreamOptions{}).(*streamEncoder)
+	var written []byte
+	for i := range 1000 {
+		written = enc.Encode(written, format.Event{Type: format.EventToolCallStart, Index: i, ID: "c", Name: "f"})
+	}
+	if len(enc.pending) > maxBufferedCalls || len(written) == 0 {
+		t.Errorf("pending = %d, written = %d bytes", len(enc.pending), len(written))
+	}
 }
