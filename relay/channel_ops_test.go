@@ -167,7 +167,7 @@ func TestTestChannelTransportFailures(t *testing.T) {
 	t.Run("unsupported type", func(t *testing.T) {
 		t.Parallel()
 		ch := opsChannel("http://upstream.invalid")
-		ch.Type = 14
+		ch.Type = 999
 		if _, err := TestChannel(context.Background(), NewHTTPClient(), ch, "claude-sonnet-4"); err == nil {
 			t.Fatal("a channel type without an adaptor was tested")
 		}
@@ -218,12 +218,19 @@ func TestFetchModels(t *testing.T) {
 	t.Run("unsupported type", func(t *testing.T) {
 		t.Parallel()
 		ch := opsChannel("http://upstream.invalid")
-		ch.Type = 14
-		if _, err := FetchModels(context.Background(), NewHTTPClient(), ch); err == nil || CanFetchModels(14) {
-			t.Fatal("listed models of a channel type without an OpenAI adaptor")
+		ch.Type = 999
+		if _, err := FetchModels(context.Background(), NewHTTPClient(), ch); err == nil || CanFetchModels(999) {
+			t.Fatal("listed models of a channel type without an adaptor")
 		}
-		if !CanFetchModels(1) || !CanFetchModels(8) {
-			t.Fatal("OpenAI-dialect types must support model listing")
+		// Bedrock and Vertex list models through their cloud consoles'
+		// APIs, which this gateway does not call.
+		if CanFetchModels(33) || CanFetchModels(41) {
+			t.Fatal("model listing claimed for Bedrock or Vertex")
+		}
+		for _, typ := range []int{1, 8, 14, 24} {
+			if !CanFetchModels(typ) {
+				t.Fatalf("type %d must support model listing", typ)
+			}
 		}
 	})
 }

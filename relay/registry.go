@@ -9,8 +9,10 @@ import (
 	"sluice/relay/channel"
 	"sluice/relay/channel/anthropic"
 	"sluice/relay/channel/azure"
+	"sluice/relay/channel/bedrock"
 	"sluice/relay/channel/gemini"
 	"sluice/relay/channel/openai"
+	"sluice/relay/channel/vertex"
 )
 
 // adaptors is the one table from channel type to adaptor. The OpenAI
@@ -26,6 +28,8 @@ var adaptors = map[constant.ChannelType]channel.Adaptor{
 	constant.ChannelTypeAzure:      azure.Adaptor{},
 	constant.ChannelTypeAnthropic:  anthropic.Adaptor{},
 	constant.ChannelTypeGemini:     gemini.Adaptor{},
+	constant.ChannelTypeAWS:        bedrock.Adaptor{},
+	constant.ChannelTypeVertexAI:   vertex.Adaptor{},
 }
 
 // AdaptorFor returns the adaptor for a channel type, or nil.
