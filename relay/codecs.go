@@ -5,6 +5,7 @@ import (
 	fanthropic "sluice/relay/format/anthropic"
 	fgemini "sluice/relay/format/gemini"
 	fopenai "sluice/relay/format/openai"
+	fresponses "sluice/relay/format/responses"
 )
 
 // codecs is the one table from dialect to its conversions.
@@ -15,4 +16,6 @@ var codecs = map[relaycommon.Dialect]codec{
 		fanthropic.EncodeResponse, fanthropic.NewStreamDecoder, fanthropic.NewStreamEncoder},
 	relaycommon.DialectGemini: {fgemini.DecodeRequest, fgemini.EncodeRequest, fgemini.DecodeResponse,
 		fgemini.EncodeResponse, fgemini.NewStreamDecoder, fgemini.NewStreamEncoder},
+	relaycommon.DialectResponses: {fresponses.DecodeRequest, fresponses.EncodeRequest, fresponses.DecodeResponse,
+		fresponses.EncodeResponse, fresponses.NewStreamDecoder, fresponses.NewStreamEncoder},
 }

@@ -89,7 +89,7 @@ func ParseImageURL(url, detail string) (*format.Image, error) {
 	}
 	meta, data, ok := strings.Cut(rest, ",")
 	mime, isB64 := strings.CutSuffix(meta, ";base64")
-	if !ok || !isB64 {
+	if !ok || !isB64 || data == "" {
 		return nil, Invalidf("image_url: a data URL must be data:<mime>;base64,<data>")
 	}
 	img.MediaType, img.Data = mime, data

@@ -94,12 +94,18 @@ func decodeMessages(msgs []chatMessage, r *format.Request) error {
 		m := &msgs[i]
 		switch m.Role {
 		case "system", "developer":
+			if isNull(m.Content) {
+				return Invalidf("messages[%d].content: is required", i)
+			}
 			parts, err := decodeContent(m.Content, i, false)
 			if err != nil {
 				return err
 			}
 			r.System = append(r.System, parts...)
 		case "user":
+			if isNull(m.Content) {
+				return Invalidf("messages[%d].content: is required", i)
+			}
 			parts, err := decodeContent(m.Content, i, true)
 			if err != nil {
 				return err
@@ -131,6 +137,9 @@ func decodeMessages(msgs []chatMessage, r *format.Request) error {
 		default:
 			return Invalidf("messages[%d].role: unsupported role %q", i, m.Role)
 		}
+	}
+	if len(r.Messages) == 0 && len(r.System) == 0 {
+		return Invalidf("messages: no message has any content")
 	}
 	return nil
 }
