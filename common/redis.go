@@ -25,7 +25,11 @@ func NewRedis(url string, poolSize int) (*redis.Client, error) {
 	opt.ReadTimeout = 500 * time.Millisecond
 	opt.WriteTimeout = 500 * time.Millisecond
 	opt.PoolTimeout = time.Second
-	opt.MaxRetries = 1
+	// No automatic retries: the balance scripts are not idempotent, and a
+	// command that timed out may still run (Redis executes what it
+	// received, e.g. after a CLIENT PAUSE), so a retry could apply a
+	// charge or refund twice. The callers fall back and reconcile instead.
+	opt.MaxRetries = -1
 	return redis.NewClient(opt), nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -183,6 +184,17 @@ func (b *balances) seed(ctx context.Context, user bool, id int) error {
 	return b.rdb.SetNX(ctx, key, val, 0).Err()
 }
 
+// mayHaveRun reports whether a failed command may still have been
+// executed by Redis: only a failure to get a connection proves it was
+// never sent.
+func mayHaveRun(err error) bool {
+	if errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrClosed) {
+		return false
+	}
+	var op *net.OpError
+	return !(errors.As(err, &op) && op.Op == "dial")
+}
+
 // markDown switches to local balances after a Redis failure.
 func (b *balances) markDown(err error) {
 	if b.down.CompareAndSwap(false, true) {
@@ -326,6 +338,7 @@ func (c *Cache) AddTokenRemain(ctx context.Context, id int, delta int64) {
 }
 
 func (c *Cache) addBalances(ctx context.Context, userID, tokenID int, delta int64, u *UserEntry, t *TokenEntry) {
+	var lastErr error
 	if c.bal.useRedis() {
 		var keys []string
 		var args []any
@@ -351,6 +364,7 @@ func (c *Cache) addBalances(ctx context.Context, userID, tokenID int, delta int6
 			}
 			return
 		}
+		lastErr = err
 		c.bal.markDown(err)
 	}
 	if u != nil {
@@ -358,6 +372,15 @@ func (c *Cache) addBalances(ctx context.Context, userID, tokenID int, delta int6
 	}
 	if t != nil {
 		t.Remain.Add(delta)
+	}
+	if c.bal.rdb != nil && delta > 0 && lastErr != nil && mayHaveRun(lastErr) {
+		// A refund or top-up whose script may have run before the reply
+		// was lost: replaying it could credit it twice and let the balance
+		// be overspent. It is kept locally for the outage but not
+		// replayed; at worst Redis holds less than SQL says, never more.
+		slog.Warn("Redis lost the reply to a balance credit; not replaying it", "user_id", userID,
+			"token_id", tokenID, "amount", delta)
+		return
 	}
 	if c.bal.rdb != nil {
 		c.bal.outMu.Lock()

@@ -2,11 +2,13 @@ package model
 
 import (
 	"context"
+	"io"
 	"net"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -215,5 +217,102 @@ func TestKeyCreatedElsewhereIsFoundInRedis(t *testing.T) {
 	a.RemoveToken(tok.ID)
 	if n, _ := rdbA.Exists(context.Background(), prefix+"token:"+tok.KeyHash).Result(); n != 0 {
 		t.Fatal("removed key still in Redis")
+	}
+}
+
+// replyDropper is a TCP proxy to Redis that can swallow Redis's replies:
+// commands still run, the client never hears back (as in a CLIENT PAUSE
+// or a connection cut after the write).
+type replyDropper struct {
+	ln   net.Listener
+	drop atomic.Bool
+}
+
+func newReplyDropper(t *testing.T, target string) *replyDropper {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &replyDropper{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() {
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := up.Read(buf)
+					if n > 0 && !p.drop.Load() {
+						if _, werr := c.Write(buf[:n]); werr != nil {
+							break
+						}
+					}
+					if err != nil {
+						break
+					}
+				}
+				c.Close()
+			}()
+		}
+	}()
+	return p
+}
+
+// A refund that Redis applied but whose reply was lost must not be
+// replayed when Redis returns: a second credit would let the balance be
+// spent below zero.
+func TestLostCreditReplyIsNotReplayed(t *testing.T) {
+	url := redisURL(t)
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newReplyDropper(t, opt.Addr)
+	c, u, tok := ledgerFixture(t, 1000, 1000, false)
+	viaProxy := *opt
+	viaProxy.Addr = proxy.ln.Addr().String()
+	viaProxy.ReadTimeout = 200 * time.Millisecond
+	viaProxy.MaxRetries = -1
+	rdb := redis.NewClient(&viaProxy)
+	defer rdb.Close()
+	direct := redis.NewClient(opt)
+	defer direct.Close()
+	prefix := "sluice-test:" + common.RandomString(10) + ":"
+	t.Cleanup(func() {
+		if keys, err := direct.Keys(context.Background(), prefix+"*").Result(); err == nil && len(keys) > 0 {
+			direct.Del(context.Background(), keys...)
+		}
+	})
+	c.AttachRedis(rdb, prefix, nil)
+	ctx := context.Background()
+	if err := c.TakeQuota(ctx, u, tok, 300); err != nil {
+		t.Fatal(err)
+	}
+	proxy.drop.Store(true)
+	c.GiveQuota(ctx, u, tok, 100) // runs in Redis; the reply is lost
+	if c.RedisHealthy() {
+		t.Fatal("a lost reply did not switch to local balances")
+	}
+	proxy.drop.Store(false)
+	if err := c.replayOutage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.bal.down.Store(false)
+	got, err := direct.Get(ctx, c.bal.userKey(u.Info().ID)).Int64()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != 800 {
+		t.Fatalf("user balance in Redis = %d, want 800 (1000 − 300 + 100 once)", got)
 	}
 }
