@@ -63,12 +63,7 @@ func (Adaptor) BuildRequest(ctx context.Context, info *relaycommon.RelayInfo, bo
 // on a same-dialect call, so beta features it negotiated keep working) and
 // the channel's extra headers.
 func SetHeaders(req *http.Request, info *relaycommon.RelayInfo) {
-	req.Header.Set("Content-Type", "application/json")
-	if info.IsStream {
-		req.Header.Set("Accept", "text/event-stream")
-	} else {
-		req.Header.Set("Accept", "application/json")
-	}
+	channel.SetJSONHeaders(req, info)
 	version := info.ClientHeaders["anthropic-version"]
 	if version == "" {
 		version = DefaultVersion
@@ -77,15 +72,13 @@ func SetHeaders(req *http.Request, info *relaycommon.RelayInfo) {
 	if beta := info.ClientHeaders["anthropic-beta"]; beta != "" {
 		req.Header.Set("anthropic-beta", beta)
 	}
-	for k, v := range info.Channel.Headers {
-		req.Header.Set(k, v)
-	}
+	channel.ApplyChannelHeaders(req, info)
 }
 
 // ParseResponse implements channel.Adaptor: the body passes through.
 func (Adaptor) ParseResponse(_ *relaycommon.RelayInfo, body []byte) ([]byte, relaycommon.Usage, error) {
-	if !gjson.ValidBytes(body) {
-		return nil, relaycommon.Usage{}, relayerr.New(relayerr.KindUpstream, "the upstream provider returned a malformed response").Retry()
+	if err := channel.CheckJSON(body); err != nil {
+		return nil, relaycommon.Usage{}, err
 	}
 	return body, UsageOf(gjson.GetBytes(body, "usage")), nil
 }

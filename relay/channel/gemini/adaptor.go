@@ -60,21 +60,14 @@ func (Adaptor) BuildRequest(ctx context.Context, info *relaycommon.RelayInfo, bo
 
 // SetHeaders sets the content headers and the channel's extra headers.
 func SetHeaders(req *http.Request, info *relaycommon.RelayInfo) {
-	req.Header.Set("Content-Type", "application/json")
-	if info.IsStream {
-		req.Header.Set("Accept", "text/event-stream")
-	} else {
-		req.Header.Set("Accept", "application/json")
-	}
-	for k, v := range info.Channel.Headers {
-		req.Header.Set(k, v)
-	}
+	channel.SetJSONHeaders(req, info)
+	channel.ApplyChannelHeaders(req, info)
 }
 
 // ParseResponse implements channel.Adaptor: the body passes through.
 func (Adaptor) ParseResponse(_ *relaycommon.RelayInfo, body []byte) ([]byte, relaycommon.Usage, error) {
-	if !gjson.ValidBytes(body) {
-		return nil, relaycommon.Usage{}, relayerr.New(relayerr.KindUpstream, "the upstream provider returned a malformed response").Retry()
+	if err := channel.CheckJSON(body); err != nil {
+		return nil, relaycommon.Usage{}, err
 	}
 	return body, UsageOf(gjson.GetBytes(body, "usageMetadata")), nil
 }

@@ -119,21 +119,14 @@ func (Adaptor) BuildRequest(ctx context.Context, info *relaycommon.RelayInfo, bo
 // SetHeaders sets the JSON and accept headers and the channel's own extra
 // headers (which may override them).
 func SetHeaders(req *http.Request, info *relaycommon.RelayInfo) {
-	req.Header.Set("Content-Type", "application/json")
-	if info.IsStream {
-		req.Header.Set("Accept", "text/event-stream")
-	} else {
-		req.Header.Set("Accept", "application/json")
-	}
-	for k, v := range info.Channel.Headers {
-		req.Header.Set(k, v)
-	}
+	channel.SetJSONHeaders(req, info)
+	channel.ApplyChannelHeaders(req, info)
 }
 
 // ParseResponse implements channel.Adaptor: the body passes through as is.
 func (Adaptor) ParseResponse(info *relaycommon.RelayInfo, body []byte) ([]byte, relaycommon.Usage, error) {
-	if !gjson.ValidBytes(body) {
-		return nil, relaycommon.Usage{}, relayerr.New(relayerr.KindUpstream, "the upstream provider returned a malformed response").Retry()
+	if err := channel.CheckJSON(body); err != nil {
+		return nil, relaycommon.Usage{}, err
 	}
 	if info.Dialect == relaycommon.DialectResponses {
 		return body, ResponsesUsageOf(gjson.GetBytes(body, "usage")), nil
