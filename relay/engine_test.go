@@ -472,3 +472,36 @@ func TestRepeatedFailuresDisableAndTheProbeReenables(t *testing.T) {
 		t.Fatal("the re-enabled channel is not routed to")
 	}
 }
+
+// Shortening the probe interval takes effect at once, not after the old
+// (long) wait: an operator doing it during an incident expects the probe
+// to run within a few seconds.
+func TestProbeIntervalChangeIsObeyedAtOnce(t *testing.T) {
+	f := newFixture(t, 1_000_000)
+	up := newUpstream(t, answer(200, chatOK))
+	id := f.addChannel(t, up.URL, 0)
+	if err := f.store.DB.Model(&model.Channel{}).Where("id = ?", id).Update("status", constant.ChannelStatusAutoDisabled).Error; err != nil {
+		t.Fatal(err)
+	}
+	f.load(t)
+	var interval atomic.Int64
+	interval.Store(int64(time.Hour))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.engine.RunHealthProbe(ctx, f.store, func() time.Duration { return time.Duration(interval.Load()) })
+	time.Sleep(1500 * time.Millisecond)
+	if ch, _ := f.store.ChannelByID(id); ch.Status != constant.ChannelStatusAutoDisabled {
+		t.Fatal("probed before the interval passed")
+	}
+	interval.Store(int64(time.Second))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if ch, _ := f.store.ChannelByID(id); ch.Status == constant.ChannelStatusEnabled {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the shortened interval was not obeyed within 5 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

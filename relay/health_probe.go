@@ -14,21 +14,27 @@ import (
 // the smallest real request and switches it back on when it answers.
 // Manually disabled channels (status 2) are never touched.
 func (e *Engine) RunHealthProbe(ctx context.Context, store *model.Store, interval func() time.Duration) {
+	// A short tick rather than one long sleep, so an operator shortening
+	// the interval (say from 300 s to 10 s during an incident) is obeyed
+	// at once, not after the old wait runs out.
+	tick := time.NewTicker(probeTick)
+	defer tick.Stop()
+	last := time.Now()
 	for {
-		wait := interval()
-		if wait <= 0 {
-			wait = time.Minute // paused: look again later
-		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-tick.C:
 		}
-		if interval() > 0 {
+		if iv := interval(); iv > 0 && time.Since(last) >= iv {
 			e.probeOnce(ctx, store)
+			last = time.Now()
 		}
 	}
 }
+
+// probeTick is how often RunHealthProbe rereads its interval.
+const probeTick = time.Second
 
 func (e *Engine) probeOnce(ctx context.Context, store *model.Store) {
 	chans, err := store.ChannelViewsWithStatus(constant.ChannelStatusAutoDisabled)
