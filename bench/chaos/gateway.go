@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"sluice/bench/internal/benchenv"
 )
 
 // gateway is the sluice process under test.
@@ -32,24 +33,15 @@ type gateway struct {
 	client  *http.Client
 }
 
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
-}
-
 // startGateway runs bin on the run's stores with every feature on and
 // waits for GET /api/status.
 func startGateway(ctx context.Context, bin, work string, st *stores) (*gateway, error) {
-	port, err := freePort()
+	port, err := benchenv.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	g := &gateway{done: make(chan struct{}), url: "http://127.0.0.1:" + port, access: randomHex(16),
-		rootKey: "sk-" + randomHex(24), metrics: randomHex(16),
+	g := &gateway{done: make(chan struct{}), url: "http://127.0.0.1:" + port, access: benchenv.RandomHex(16),
+		rootKey: "sk-" + benchenv.RandomHex(24), metrics: benchenv.RandomHex(16),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}}}
 	logf, err := os.Create(filepath.Join(work, "sluice.log"))
 	if err != nil {
@@ -65,8 +57,8 @@ func startGateway(ctx context.Context, bin, work string, st *stores) (*gateway, 
 		"PORT=" + port, "SLUICE_DATA_DIR=" + data,
 		"SQL_DSN=" + st.dsn, "SQL_MAX_OPEN_CONNS=20",
 		"REDIS_CONN_STRING=" + st.gatewayRedisURL(), "REDIS_KEY_PREFIX=" + st.prefix,
-		"SESSION_SECRET=" + randomHex(16), "CRYPTO_SECRET=" + randomHex(16),
-		"INITIAL_ROOT_PASSWORD=" + randomHex(8), "INITIAL_ROOT_ACCESS_TOKEN=" + g.access, "INITIAL_ROOT_TOKEN=" + g.rootKey,
+		"SESSION_SECRET=" + benchenv.RandomHex(16), "CRYPTO_SECRET=" + benchenv.RandomHex(16),
+		"INITIAL_ROOT_PASSWORD=" + benchenv.RandomHex(8), "INITIAL_ROOT_ACCESS_TOKEN=" + g.access, "INITIAL_ROOT_TOKEN=" + g.rootKey,
 		"BATCH_UPDATE_INTERVAL=1", "METRICS_ENABLED=true", "METRICS_TOKEN=" + g.metrics,
 		"GLOBAL_API_RATE_LIMIT=1000000", "STREAMING_TIMEOUT=2", "RELAY_TIMEOUT=3"}
 	g.cmd.Stdout, g.cmd.Stderr = logf, logf
@@ -184,7 +176,7 @@ func (g *gateway) provision(ctx context.Context, upstream string) ([]string, err
 		}
 	}
 	for i := range 3 {
-		ch := map[string]any{"type": 8, "name": "chaos-" + strconv.Itoa(i), "key": "upstream-" + randomHex(8),
+		ch := map[string]any{"type": 8, "name": "chaos-" + strconv.Itoa(i), "key": "upstream-" + benchenv.RandomHex(8),
 			"base_url": upstream, "models": chaosModel, "weight": 10}
 		if err := root(http.MethodPost, "/api/channel/", ch, nil); err != nil {
 			return nil, err
@@ -211,7 +203,7 @@ func (g *gateway) provision(ctx context.Context, upstream string) ([]string, err
 	}
 
 	// The second user, logged in with a session as the web UI would be.
-	password := randomHex(8)
+	password := benchenv.RandomHex(8)
 	if err := root(http.MethodPost, "/api/user/", map[string]any{"username": "chaos-user", "password": password, "quota": 40_000}, nil); err != nil {
 		return nil, err
 	}
@@ -274,26 +266,4 @@ func (g *gateway) settledGoroutines(ctx context.Context, baseline int) (int, boo
 		}
 	}
 	return last, false
-}
-
-// memKB reads VmRSS and VmHWM (peak RSS) of pid in KiB.
-func memKB(pid int) (rss, hwm int64, err error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		name, val, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
-		switch name {
-		case "VmRSS":
-			rss = n
-		case "VmHWM":
-			hwm = n
-		}
-	}
-	return rss, hwm, nil
 }

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"sluice/bench/internal/benchenv"
 )
 
 type options struct {
@@ -154,7 +156,7 @@ func soak(ctx context.Context, o options, work string) int {
 	up.quiesce()
 	gw.client.CloseIdleConnections()
 	after, settled := gw.settledGoroutines(ctx, baseline)
-	_, hwm, _ := memKB(gw.pid())
+	_, hwm, _ := benchenv.MemKB(gw.pid())
 
 	exitErr := gw.stop()
 	audit, auditErr := auditMoney(ctx, st.db, before)

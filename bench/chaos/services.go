@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -15,30 +12,9 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"sluice/bench/internal/benchenv"
 )
-
-// loopbackOnly refuses a service address off this machine: the soak sends
-// load and faults only to loopback.
-func loopbackOnly(what, raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return u, nil
-	}
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("%s %q: only a loopback address (127.0.0.1, ::1, localhost) is allowed", what, host)
-	}
-	return u, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // stores is the run's own PostgreSQL database and Redis namespace.
 type stores struct {
@@ -58,19 +34,19 @@ type stores struct {
 // openStores creates a fresh, randomly named database and picks a random
 // Redis key prefix.
 func openStores(ctx context.Context, adminDSN, redisURL string) (*stores, error) {
-	pg, err := loopbackOnly("postgres DSN", adminDSN)
+	pg, err := benchenv.LoopbackOnly("postgres DSN", adminDSN)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := loopbackOnly("redis URL", redisURL); err != nil {
+	if _, err := benchenv.LoopbackOnly("redis URL", redisURL); err != nil {
 		return nil, err
 	}
 	admin, err := gorm.Open(postgres.Open(adminDSN), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
 		return nil, fmt.Errorf("PostgreSQL at %s: %w", pg.Host, err)
 	}
-	s := &stores{adminDSN: adminDSN, admin: admin, name: "sluice_chaos_" + randomHex(6), redisURL: redisURL,
-		prefix: "sluicechaos" + randomHex(4) + ":", clientName: "sluice-chaos-" + randomHex(4)}
+	s := &stores{adminDSN: adminDSN, admin: admin, name: "sluice_chaos_" + benchenv.RandomHex(6), redisURL: redisURL,
+		prefix: "sluicechaos" + benchenv.RandomHex(4) + ":", clientName: "sluice-chaos-" + benchenv.RandomHex(4)}
 	if err := admin.WithContext(ctx).Exec("CREATE DATABASE " + s.name).Error; err != nil {
 		return nil, fmt.Errorf("create database: %w", err)
 	}
@@ -115,30 +91,10 @@ func (s *stores) close() error {
 		}
 	}
 	if s.rdb != nil {
-		errs = append(errs, deletePrefix(ctx, s.rdb, s.prefix))
+		errs = append(errs, benchenv.DeletePrefix(ctx, s.rdb, s.prefix))
 		_ = s.rdb.Close()
 	}
 	return errors.Join(errs...)
-}
-
-// deletePrefix removes every Redis key the run wrote; the scan is bounded.
-func deletePrefix(ctx context.Context, rdb *redis.Client, prefix string) error {
-	var cursor uint64
-	for range 100000 {
-		keys, next, err := rdb.Scan(ctx, cursor, prefix+"*", 1000).Result()
-		if err != nil {
-			return err
-		}
-		if len(keys) > 0 {
-			if err := rdb.Del(ctx, keys...).Err(); err != nil {
-				return err
-			}
-		}
-		if cursor = next; cursor == 0 {
-			return nil
-		}
-	}
-	return errors.New("redis scan did not finish")
 }
 
 // killGatewayRedisClients drops every connection the gateway holds to

@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"sluice/bench/internal/benchenv"
 )
 
 // upstream is one mock process and the model name sluice routes to it.
@@ -39,7 +39,7 @@ func (u *upstream) release(client *http.Client) error {
 
 // startMock starts one mock on the load CPU and waits until it answers.
 func startMock(ctx context.Context, logDir, bin, name, model string, tlsOn bool, args ...string) (*upstream, error) {
-	port, err := freePort()
+	port, err := benchenv.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func directInstance(ups []*upstream) *instance {
 func startFloor(ctx context.Context, logDir, bin string, ups []*upstream) (*instance, error) {
 	in := &instance{name: "floor", urls: map[*upstream]string{}, pids: map[*upstream]int{}}
 	for _, u := range ups {
-		port, err := freePort()
+		port, err := benchenv.FreePort()
 		if err != nil {
 			return in, err
 		}
@@ -161,16 +161,10 @@ type sluiceSetup struct {
 	firstStart time.Duration
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // newSluiceSetup prepares the environment every start of this
 // configuration shares; dbEnv selects the database (and Redis).
 func newSluiceSetup(name, bin, logDir string, dbEnv []string, certs []string, profile bool) (*sluiceSetup, error) {
-	port, err := freePort()
+	port, err := benchenv.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -179,13 +173,13 @@ func newSluiceSetup(name, bin, logDir string, dbEnv []string, certs []string, pr
 		return nil, err
 	}
 	s := &sluiceSetup{name: name, bin: bin, logDir: logDir, url: "http://127.0.0.1:" + port,
-		access: randomHex(16), key: "sk-bench-" + randomHex(16)}
+		access: benchenv.RandomHex(16), key: "sk-bench-" + benchenv.RandomHex(16)}
 	s.cleanup = append(s.cleanup, func() error { return os.RemoveAll(dataDir) })
 	s.env = append([]string{
 		"PORT=" + port,
 		"SLUICE_DATA_DIR=" + dataDir,
 		"SQLITE_PATH=" + filepath.Join(dataDir, "sluice.db"),
-		"INITIAL_ROOT_PASSWORD=" + randomHex(12),
+		"INITIAL_ROOT_PASSWORD=" + benchenv.RandomHex(12),
 		"INITIAL_ROOT_ACCESS_TOKEN=" + s.access,
 		"INITIAL_ROOT_TOKEN=" + s.key,
 		"GLOBAL_API_RATE_LIMIT=100000000",
@@ -199,7 +193,7 @@ func newSluiceSetup(name, bin, logDir string, dbEnv []string, certs []string, pr
 		s.env = append(s.env, "SSL_CERT_FILE="+certs[0])
 	}
 	if profile {
-		pp, err := freePort()
+		pp, err := benchenv.FreePort()
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"sluice/bench/internal/benchenv"
 )
 
 // runGroups runs every scenario. Each group starts fresh gateway
@@ -93,7 +95,7 @@ func (r *runner) groupLoad(ctx context.Context) error {
 	sleep(ctx, time.Second)
 	for _, in := range insts {
 		if in.isGateway() {
-			rss, _, _ := memKB(in.pids[main])
+			rss, _, _ := benchenv.MemKB(in.pids[main])
 			r.res.Idle = append(r.res.Idle, idleInfo{Target: in.name, RSSKB: rss})
 		}
 	}
@@ -182,7 +184,7 @@ func (r *runner) groupLong(ctx context.Context) error {
 		res := longRun{Target: in.name}
 		pid := in.pids[long]
 		if pid != 0 {
-			res.BaseRSSKB, _, _ = memKB(pid)
+			res.BaseRSSKB, _, _ = benchenv.MemKB(pid)
 			_ = resetPeak(pid)
 		}
 		s, err := r.seq(ctx, in.urls[long], in.key, long.model, 2)
@@ -192,7 +194,7 @@ func (r *runner) groupLong(ctx context.Context) error {
 		}
 		r.checkSeq(in.name, "long stream", s)
 		if pid != 0 {
-			_, res.PeakRSSKB, _ = memKB(pid)
+			_, res.PeakRSSKB, _ = benchenv.MemKB(pid)
 		}
 		res.Seq = s
 		r.res.Long = append(r.res.Long, res)

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"sluice/bench/internal/benchenv"
 )
 
 // wrkResult is what chat.lua's done() prints; times in microseconds.
@@ -133,7 +135,7 @@ func (r *runner) loadOne(ctx context.Context, in *instance, up *upstream, c int,
 	if err != nil {
 		return res, fmt.Errorf("%s exited during the run: %w", in.name, err)
 	}
-	_, res.PeakRSSKB, _ = memKB(pid)
+	_, res.PeakRSSKB, _ = benchenv.MemKB(pid)
 	if busy1, steal1, total1, err := cpuStat("cpu" + gatewayCPU); err == nil && total1 > total0 && pinning {
 		others := max(0, (busy1-busy0)-(t1-t0))
 		res.DisturbedPct = 100 * float64(others+steal1-steal0) / float64(total1-total0)
@@ -246,7 +248,7 @@ type holdRun struct {
 func (r *runner) hold(ctx context.Context, in *instance, up *upstream, n int) (holdRun, error) {
 	res := holdRun{Target: in.name, N: n}
 	pid := in.pids[up]
-	res.BaseRSSKB, _, _ = memKB(pid)
+	res.BaseRSSKB, _, _ = benchenv.MemKB(pid)
 	_ = resetPeak(pid)
 	cmd := loadCommand(ctx, r.bins.client, "-mode", "hold", "-url", in.urls[up], "-key", in.key, "-model", up.model,
 		"-n", strconv.Itoa(n), "-timeout", "3m")
@@ -264,7 +266,7 @@ func (r *runner) hold(ctx context.Context, in *instance, up *upstream, n int) (h
 		line := sc.Text()
 		if rest, ok := strings.CutPrefix(line, "open "); ok {
 			_ = json.Unmarshal([]byte(rest), &res.Client)
-			res.OpenRSSKB, _, _ = memKB(pid)
+			res.OpenRSSKB, _, _ = benchenv.MemKB(pid)
 			res.UpstreamConns = countConns(pid, up.url)
 			if in.pprof != "" {
 				r.fetch(ctx, "http://"+in.pprof+"/debug/pprof/heap", fmt.Sprintf("%s/heap-%s-hold%d.pprof", r.out, in.name, n))
@@ -277,7 +279,7 @@ func (r *runner) hold(ctx context.Context, in *instance, up *upstream, n int) (h
 		_ = json.Unmarshal([]byte(line), &res.Client)
 	}
 	err = cmd.Wait()
-	_, res.PeakRSSKB, _ = memKB(pid)
+	_, res.PeakRSSKB, _ = benchenv.MemKB(pid)
 	if err != nil {
 		return res, fmt.Errorf("streamclient: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -113,16 +112,6 @@ func stopAll() {
 	}
 }
 
-// freePort returns a port on 127.0.0.1 that was free a moment ago.
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
-}
-
 // waitReady polls url every 5 ms until it answers 200, p exits, or limit
 // passes; it returns how long that took.
 func waitReady(ctx context.Context, client *http.Client, p *proc, url string, limit time.Duration) (time.Duration, error) {
@@ -166,30 +155,6 @@ func cpuTicks(pid int) (int64, error) {
 		return 0, err
 	}
 	return utime + stime, nil
-}
-
-// memKB reads VmRSS and VmHWM (peak RSS) of pid in KiB.
-func memKB(pid int) (rss, hwm int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		name, val, ok := strings.Cut(line, ":")
-		if !ok || (name != "VmRSS" && name != "VmHWM") {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
-		if err != nil {
-			return 0, 0, err
-		}
-		if name == "VmRSS" {
-			rss = n
-		} else {
-			hwm = n
-		}
-	}
-	return rss, hwm, nil
 }
 
 // resetPeak restarts VmHWM from the current RSS (Linux ≥ 4.0), so a

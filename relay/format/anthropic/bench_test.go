@@ -1,54 +1,23 @@
 package anthropic
 
 import (
-	"bytes"
-	"io"
 	"testing"
 
 	"sluice/relay/format"
 	"sluice/relay/format/formattest"
 	"sluice/relay/relayerr"
-	"sluice/relay/sse"
 )
 
 // BenchmarkRequestDecodeEncode measures a client body in and an upstream
 // body out: a tool-use conversation with images and thinking.
 func BenchmarkRequestDecodeEncode(b *testing.B) {
-	body := formattest.Fixture(b, "request_tools.json")
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		r, err := DecodeRequest(body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := EncodeRequest(r); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// loadEvents reads a stream fixture into owned events.
-func loadEvents(b *testing.B, name string) []sse.Event {
-	rd := sse.NewReader(bytes.NewReader(formattest.Fixture(b, name)), 0)
-	defer rd.Release()
-	var evs []sse.Event
-	for {
-		ev, err := rd.Next()
-		if err == io.EOF {
-			return evs
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		evs = append(evs, sse.Event{Name: bytes.Clone(ev.Name), Data: bytes.Clone(ev.Data)})
-	}
+	formattest.BenchRoundTrip(b, formattest.Fixture(b, "request_tools.json"), DecodeRequest, EncodeRequest)
 }
 
 // BenchmarkStreamDecode measures one upstream event per iteration, cycling
 // through a thinking + text + tool-use stream.
 func BenchmarkStreamDecode(b *testing.B) {
-	evs := loadEvents(b, "stream_tool_use.sse")
+	evs := formattest.ReadEvents(b, "stream_tool_use.sse")
 	dec := NewStreamDecoder()
 	out := make([]format.Event, 0, 8)
 	b.ReportAllocs()

@@ -4,51 +4,27 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"sluice/relay/format"
+	"sluice/relay/format/formattest"
 	"sluice/relay/relayerr"
 	"sluice/relay/sse"
 )
-
-// addFixtures seeds f with every testdata file matching pattern.
-func addFixtures(f *testing.F, pattern string) {
-	files, err := filepath.Glob(filepath.Join("testdata", pattern))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-}
 
 // FuzzDecodeRequest checks that DecodeRequest never panics, fails only
 // with format.ErrInvalid, and that whatever it accepts encodes to a body
 // it accepts again.
 func FuzzDecodeRequest(f *testing.F) {
-	addFixtures(f, "request_*.json")
+	formattest.AddFixtures(f, "request_*.json")
 	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"x"}],"thinking":{"type":"adaptive"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r, err := DecodeRequest(body)
+		r, r2, err := formattest.RoundTrip(t, body, DecodeRequest, EncodeRequest)
 		if err != nil {
 			if !errors.Is(err, format.ErrInvalid) {
 				t.Fatalf("error does not wrap ErrInvalid: %v", err)
 			}
 			return
-		}
-		out, err := EncodeRequest(r)
-		if err != nil {
-			t.Fatalf("encode of an accepted request: %v", err)
-		}
-		r2, err := DecodeRequest(out)
-		if err != nil {
-			t.Fatalf("re-decode: %v\n%s", err, out)
 		}
 		if r2.Model != r.Model || r2.Stream != r.Stream || r2.User != r.User {
 			t.Fatalf("round trip changed scalars: %+v -> %+v", r, r2)
@@ -59,22 +35,14 @@ func FuzzDecodeRequest(f *testing.F) {
 // FuzzDecodeResponse checks DecodeResponse and the encode/decode round
 // trip of what it accepts.
 func FuzzDecodeResponse(f *testing.F) {
-	addFixtures(f, "response_*.json")
+	formattest.AddFixtures(f, "response_*.json")
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r, err := DecodeResponse(body)
+		r, r2, err := formattest.RoundTrip(t, body, DecodeResponse, EncodeResponse)
 		if err != nil {
 			if !errors.Is(err, format.ErrInvalid) {
 				t.Fatalf("error does not wrap ErrInvalid: %v", err)
 			}
 			return
-		}
-		out, err := EncodeResponse(r)
-		if err != nil {
-			t.Fatalf("encode of an accepted response: %v", err)
-		}
-		r2, err := DecodeResponse(out)
-		if err != nil {
-			t.Fatalf("re-decode: %v\n%s", err, out)
 		}
 		if r2.Usage != r.Usage {
 			t.Fatalf("usage changed: %+v -> %+v", r.Usage, r2.Usage)
@@ -86,7 +54,7 @@ func FuzzDecodeResponse(f *testing.F) {
 // and the decoder, then re-encodes the events: the encoder's output must
 // decode again without error and end with message_stop.
 func FuzzStreamDecoder(f *testing.F) {
-	addFixtures(f, "stream_*.sse")
+	formattest.AddFixtures(f, "stream_*.sse")
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rd := sse.NewReader(bytes.NewReader(body), 1<<20)
 		defer rd.Release()

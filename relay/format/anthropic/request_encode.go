@@ -384,16 +384,13 @@ func idByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
 }
 
-// marshal encodes v without HTML escaping (the default would turn every
-// "<" in a prompt into \u003c) and without the trailing newline.
+// marshal is format.Marshal, its failure reported as ErrInvalid.
 func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	b, err := format.Marshal(v)
+	if err != nil {
 		return nil, invalidf("%v", err)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return b, nil
 }
 
 // mediaTypeOf guesses an image's media type from the first bytes of its

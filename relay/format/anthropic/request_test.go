@@ -15,15 +15,6 @@ import (
 // adaptive thinking with structured output).
 var requestFixtures = []string{"request_tools", "request_thinking", "request_adaptive"}
 
-func mustJSON(t testing.TB, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func TestDecodeRequestGolden(t *testing.T) {
 	t.Parallel()
 	for _, name := range requestFixtures {
@@ -33,7 +24,7 @@ func TestDecodeRequestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			formattest.Golden(t, "decode_"+name+".json", mustJSON(t, r))
+			formattest.Golden(t, "decode_"+name+".json", formattest.MustJSON(t, r))
 		})
 	}
 }

@@ -16,16 +16,7 @@ func TestResponseGolden(t *testing.T) {
 	for _, name := range responseFixtures {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			r, err := DecodeResponse(formattest.Fixture(t, name+".json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			formattest.Golden(t, "decode_"+name+".json", mustJSON(t, r))
-			out, err := EncodeResponse(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			formattest.Golden(t, "encode_"+name+".json", out)
+			formattest.GoldenCodec(t, name+".json", "decode_"+name+".json", "encode_"+name+".json", DecodeResponse, EncodeResponse)
 		})
 	}
 }

@@ -56,13 +56,10 @@ func decodeStream(tb testing.TB, body []byte) decodedStream {
 	}
 }
 
+// encodeStream runs this dialect's encoder over IR events and finishes
+// the stream.
 func encodeStream(opts format.StreamOptions, events []format.Event) []byte {
-	enc := NewStreamEncoder(opts)
-	var out []byte
-	for _, ev := range events {
-		out = enc.Encode(out, ev)
-	}
-	return enc.Finish(out)
+	return formattest.EncodeStream(NewStreamEncoder(opts), events)
 }
 
 func TestStreamDecodeGolden(t *testing.T) {
@@ -71,7 +68,7 @@ func TestStreamDecodeGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			got := decodeStream(t, formattest.Fixture(t, name+".sse"))
-			formattest.Golden(t, "decode_"+name+".json", mustJSON(t, got))
+			formattest.Golden(t, "decode_"+name+".json", formattest.MustJSON(t, got))
 		})
 	}
 }
@@ -337,7 +334,7 @@ func TestStreamDecodeEdges(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if g, w := string(mustJSON(t, got)), string(mustJSON(t, tc.want)); g != w {
+			if g, w := string(formattest.MustJSON(t, got)), string(formattest.MustJSON(t, tc.want)); g != w {
 				t.Errorf("got %s\nwant %s", g, w)
 			}
 		})

@@ -1,6 +1,7 @@
 // Package formattest holds what every dialect's conversion tests share:
-// golden files (rewritten with -update) and a readable dump of stream
-// framing.
+// golden files (rewritten with -update), fixtures, reading and replaying
+// SSE streams, and the round-trip checks of the fuzz targets and
+// benchmarks.
 package formattest
 
 import (

@@ -1,48 +1,20 @@
 package gemini
 
 import (
-	"bytes"
-	"io"
 	"testing"
 
 	"sluice/relay/format"
 	"sluice/relay/format/formattest"
-	"sluice/relay/sse"
 )
 
 func BenchmarkRequestDecodeEncode(b *testing.B) {
-	body := formattest.Fixture(b, "request_tools.json")
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		r, err := DecodeRequest(body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := EncodeRequest(r); err != nil {
-			b.Fatal(err)
-		}
-	}
+	formattest.BenchRoundTrip(b, formattest.Fixture(b, "request_tools.json"), DecodeRequest, EncodeRequest)
 }
 
 // BenchmarkStreamDecode measures the decoder per event over a recorded
 // stream (the SSE reader's cost excluded).
 func BenchmarkStreamDecode(b *testing.B) {
-	var events []sse.Event
-	for _, name := range []string{"stream_text.sse", "stream_tools.sse"} {
-		r := sse.NewReader(bytes.NewReader(formattest.Fixture(b, name)), 0)
-		for {
-			ev, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			events = append(events, sse.Event{Data: bytes.Clone(ev.Data)})
-		}
-		r.Release()
-	}
+	events := append(formattest.ReadEvents(b, "stream_text.sse"), formattest.ReadEvents(b, "stream_tools.sse")...)
 	b.ReportAllocs()
 	var dst []format.Event
 	var dec format.StreamDecoder

@@ -317,28 +317,41 @@ func appendText(msg *format.Message, text, sig string, thought bool) {
 	msg.Parts = append(msg.Parts, format.Part{Type: format.PartText, Text: text, Signature: sig})
 }
 
-// decodeCall reads a functionCall; its ID is empty when Gemini gave none.
-func decodeCall(v gjson.Result, where string) (*format.ToolCall, error) {
+// callIdentity reads the id and name of a functionCall or a
+// functionResponse object v, handing every other member to other.
+func callIdentity(v gjson.Result, where string, other func(key string, val gjson.Result)) (id, name string, err error) {
 	if !v.IsObject() {
-		return nil, invalid(where, "must be an object")
+		return "", "", invalid(where, "must be an object")
 	}
-	var idV, nameV, argsV gjson.Result
+	var idV, nameV gjson.Result
 	v.ForEach(func(k, val gjson.Result) bool {
 		switch k.Str {
 		case "id":
 			idV = val
 		case "name":
 			nameV = val
-		case "args":
-			argsV = val
+		default:
+			other(k.Str, val)
 		}
 		return true
 	})
-	id, err := str(idV, where+".id")
-	if err != nil {
-		return nil, err
+	if id, err = str(idV, where+".id"); err != nil {
+		return "", "", err
 	}
-	name, err := str(nameV, where+".name")
+	if name, err = str(nameV, where+".name"); err != nil {
+		return "", "", err
+	}
+	return id, name, nil
+}
+
+// decodeCall reads a functionCall; its ID is empty when Gemini gave none.
+func decodeCall(v gjson.Result, where string) (*format.ToolCall, error) {
+	var argsV gjson.Result
+	id, name, err := callIdentity(v, where, func(key string, val gjson.Result) {
+		if key == "args" {
+			argsV = val
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -353,28 +366,15 @@ func decodeCall(v gjson.Result, where string) (*format.ToolCall, error) {
 }
 
 func decodeFuncResponse(v gjson.Result, where string, tr *callTracker) (*format.ToolResult, error) {
-	if !v.IsObject() {
-		return nil, invalid(where, "must be an object")
-	}
-	var idV, nameV, respV, partsV gjson.Result
-	v.ForEach(func(k, val gjson.Result) bool {
-		switch k.Str {
-		case "id":
-			idV = val
-		case "name":
-			nameV = val
+	var respV, partsV gjson.Result
+	id, name, err := callIdentity(v, where, func(key string, val gjson.Result) {
+		switch key {
 		case "response":
 			respV = val
 		case "parts":
 			partsV = val
 		}
-		return true
 	})
-	id, err := str(idV, where+".id")
-	if err != nil {
-		return nil, err
-	}
-	name, err := str(nameV, where+".name")
 	if err != nil {
 		return nil, err
 	}

@@ -187,7 +187,7 @@ func EncodeRequest(r *format.Request) ([]byte, error) {
 		return nil, err
 	}
 	w.GenerationConfig = gc
-	return marshal(w)
+	return format.Marshal(w)
 }
 
 // resultNames maps call ids to tool names, for tool results whose Name
@@ -332,7 +332,7 @@ func appendToolResult(dst []wirePart, tr *format.ToolResult, names map[string]st
 	if tr.IsError {
 		key = "error"
 	}
-	resp, _ := marshal(map[string]string{key: text.String()})
+	resp, _ := format.Marshal(map[string]string{key: text.String()})
 	dst = append(dst, wirePart{FunctionResponse: &wireFuncResponse{
 		ID: tr.CallID, Name: name, Response: resp, Parts: nested,
 	}})
@@ -430,7 +430,7 @@ func EncodeResponse(r *format.Response) ([]byte, error) {
 		ModelVersion:  r.Model,
 		ResponseID:    r.ID,
 	}
-	return marshal(w)
+	return format.Marshal(w)
 }
 
 // responsePart encodes one answer part for a Gemini client.

@@ -3,72 +3,33 @@ package gemini
 import (
 	"bytes"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"sluice/relay/format"
+	"sluice/relay/format/formattest"
 	"sluice/relay/sse"
 )
-
-// addFixtures seeds a fuzz target with every testdata file matching glob.
-func addFixtures(f *testing.F, glob string) {
-	f.Helper()
-	paths, err := filepath.Glob(filepath.Join("testdata", glob))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-}
 
 // FuzzDecodeRequest: DecodeRequest never panics, fails only with
 // ErrInvalid, and whatever it accepts encodes into a body it accepts again.
 func FuzzDecodeRequest(f *testing.F) {
-	addFixtures(f, "request_*.json")
+	formattest.AddFixtures(f, "request_*.json")
 	f.Add([]byte(`{"contents": {"parts": {"text": "x", "thought": true, "thoughtSignature": "s"}}}`))
 	f.Add([]byte(`{"contents": [{"role": "model", "parts": [{"functionCall": {}}, {"text": ""}]}, {"parts": [{"functionResponse": {"response": "x", "parts": [{"inlineData": {}}]}}]}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r, err := DecodeRequest(body)
-		if err != nil {
-			if !errors.Is(err, format.ErrInvalid) {
-				t.Fatalf("error without ErrInvalid: %v", err)
-			}
-			return
-		}
-		out, err := EncodeRequest(r)
-		if err != nil {
-			t.Fatalf("encode of a decoded request: %v", err)
-		}
-		if _, err := DecodeRequest(out); err != nil {
-			t.Fatalf("re-decode: %v\n%s", err, out)
+		if _, _, err := formattest.RoundTrip(t, body, DecodeRequest, EncodeRequest); err != nil && !errors.Is(err, format.ErrInvalid) {
+			t.Fatalf("error without ErrInvalid: %v", err)
 		}
 	})
 }
 
 // FuzzDecodeResponse: the same contract for responses.
 func FuzzDecodeResponse(f *testing.F) {
-	addFixtures(f, "response_*.json")
+	formattest.AddFixtures(f, "response_*.json")
 	f.Add([]byte(`{"candidates": [{"content": {"parts": [{"text": "", "thoughtSignature": "s"}, {"functionCall": {"name": "f", "args": null}}]}}], "usageMetadata": {"promptTokenCount": 1e300}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r, err := DecodeResponse(body)
-		if err != nil {
-			if !errors.Is(err, format.ErrInvalid) {
-				t.Fatalf("error without ErrInvalid: %v", err)
-			}
-			return
-		}
-		out, err := EncodeResponse(r)
-		if err != nil {
-			t.Fatalf("encode of a decoded response: %v", err)
-		}
-		if _, err := DecodeResponse(out); err != nil {
-			t.Fatalf("re-decode: %v\n%s", err, out)
+		if _, _, err := formattest.RoundTrip(t, body, DecodeResponse, EncodeResponse); err != nil && !errors.Is(err, format.ErrInvalid) {
+			t.Fatalf("error without ErrInvalid: %v", err)
 		}
 	})
 }
@@ -77,7 +38,7 @@ func FuzzDecodeResponse(f *testing.F) {
 // the decoder never panics, and the events it produces, encoded as a
 // Gemini stream, decode again without error.
 func FuzzStreamDecoder(f *testing.F) {
-	addFixtures(f, "stream_*.sse")
+	formattest.AddFixtures(f, "stream_*.sse")
 	f.Add([]byte("data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\"},\"thoughtSignature\":\"s\"}]},\"finishReason\":\"STOP\"}]}\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		dec := NewStreamDecoder()

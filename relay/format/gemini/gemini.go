@@ -28,8 +28,6 @@
 package gemini
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"path"
@@ -209,16 +207,4 @@ func parseDataURL(u string) (mime, data string, ok bool) {
 		return "", "", false
 	}
 	return mime, data, true
-}
-
-// marshal is json.Marshal without HTML escaping: "<" in a prompt must
-// reach the upstream as "<", not "\u003c".
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

@@ -195,7 +195,7 @@ func openAPIToJSONSchema(raw string) json.RawMessage {
 		return json.RawMessage(raw)
 	}
 	lowerTypes(v)
-	out, err := marshal(v)
+	out, err := format.Marshal(v)
 	if err != nil {
 		return json.RawMessage(raw)
 	}

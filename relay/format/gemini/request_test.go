@@ -10,15 +10,6 @@ import (
 	"sluice/relay/format/formattest"
 )
 
-func mustJSON(t testing.TB, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // TestDecodeRequestGolden decodes recorded-shape request bodies into the
 // IR, then encodes that IR back into a Gemini body: both are golden.
 func TestDecodeRequestGolden(t *testing.T) {
@@ -26,19 +17,10 @@ func TestDecodeRequestGolden(t *testing.T) {
 	for _, name := range []string{"request_basic", "request_tools", "request_parallel", "request_images", "request_snake"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			r, err := DecodeRequest(formattest.Fixture(t, name+".json"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			r, _ := formattest.GoldenCodec(t, name+".json", name+".ir.json", name+".reencoded.json", DecodeRequest, EncodeRequest)
 			if r.Model != "" || r.Stream {
 				t.Errorf("model/stream come from the URL, got %q/%v", r.Model, r.Stream)
 			}
-			formattest.Golden(t, name+".ir.json", mustJSON(t, r))
-			out, err := EncodeRequest(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			formattest.Golden(t, name+".reencoded.json", out)
 		})
 	}
 }
@@ -298,7 +280,7 @@ func TestSignaturePlacement(t *testing.T) {
 	}
 	last := w.Contents[3].Parts
 	if len(last) != 2 || last[1].ThoughtSignature != "trailing-sig" || last[1].Text == nil || *last[1].Text != "" {
-		t.Errorf("last turn = %s", mustJSON(t, last))
+		t.Errorf("last turn = %s", formattest.MustJSON(t, last))
 	}
 
 	out, err = EncodeRequest(openAIStyle())

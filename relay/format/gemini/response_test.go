@@ -28,19 +28,10 @@ func TestDecodeResponseGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r, err := DecodeResponse(formattest.Fixture(t, tt.name+".json"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			r, _ := formattest.GoldenCodec(t, tt.name+".json", tt.name+".ir.json", tt.name+".reencoded.json", DecodeResponse, EncodeResponse)
 			if r.StopReason != tt.stop {
 				t.Errorf("stop = %d, want %d", r.StopReason, tt.stop)
 			}
-			formattest.Golden(t, tt.name+".ir.json", mustJSON(t, r))
-			out, err := EncodeResponse(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			formattest.Golden(t, tt.name+".reencoded.json", out)
 		})
 	}
 }

@@ -296,7 +296,7 @@ func (e *streamEncoder) chunk(dst []byte, parts ...wirePart) []byte {
 }
 
 func (e *streamEncoder) write(dst []byte, w wireResponse) []byte {
-	b, err := marshal(w)
+	b, err := format.Marshal(w)
 	if err != nil {
 		// Unreachable: every field is a plain value or checked JSON.
 		b, _ = json.Marshal(wireResponse{Candidates: []wireCandidate{}})

@@ -106,7 +106,7 @@ func TestStreamDecodeGolden(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			steps := decodeStream(t, formattest.Fixture(t, tt.name+".sse"))
-			formattest.Golden(t, tt.name+".events.json", mustJSON(t, viewSteps(steps)))
+			formattest.Golden(t, tt.name+".events.json", formattest.MustJSON(t, viewSteps(steps)))
 			last := steps[len(steps)-1]
 			if last.Done != tt.wantDone || last.Error != tt.wantError {
 				t.Errorf("last step done=%v error=%q, want %v %q", last.Done, last.Error, tt.wantDone, tt.wantError)
@@ -204,13 +204,10 @@ var encodeCases = []struct {
 	}},
 }
 
+// encodeStream runs this dialect's encoder over IR events and finishes
+// the stream.
 func encodeStream(opts format.StreamOptions, events []format.Event) []byte {
-	enc := NewStreamEncoder(opts)
-	var out []byte
-	for _, ev := range events {
-		out = enc.Encode(out, ev)
-	}
-	return enc.Finish(out)
+	return formattest.EncodeStream(NewStreamEncoder(opts), events)
 }
 
 func TestStreamEncodeGolden(t *testing.T) {

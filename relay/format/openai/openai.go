@@ -10,12 +10,11 @@
 //
 // A few helpers are exported for the sibling responses package (OpenAI's
 // Responses API shares image URLs, reasoning efforts and error style with
-// Chat): Invalidf, JSONError, ParseImageURL, ImageURL, Effort and
-// ThinkingForEffort.
+// Chat): Invalidf, JSONError, ParseImageURL, ImageURL, Effort,
+// ThinkingForEffort, ToolChoiceMode, DisableParallel and AppendToolResult.
 package openai
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -171,15 +170,3 @@ func stopReason(s string) format.StopReason {
 // now is the clock for "created" when the upstream gave none; tests pin it
 // so golden files are stable.
 var now = time.Now
-
-// marshal is json.Marshal without HTML escaping: clients read the bytes
-// as JSON, and "<" staying "<" keeps answers the size the upstream sent.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}

@@ -16,16 +16,8 @@ func TestRequestGolden(t *testing.T) {
 	for _, name := range []string{"basic", "tools", "thinking"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			r, err := DecodeRequest(formattest.Fixture(t, "request_"+name+".json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			formattest.Golden(t, "request_decode_"+name+".json", mustJSON(t, r))
-			body, err := EncodeRequest(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			formattest.Golden(t, "request_encode_"+name+".json", body)
+			r, body := formattest.GoldenCodec(t, "request_"+name+".json", "request_decode_"+name+".json", "request_encode_"+name+".json",
+				DecodeRequest, EncodeRequest)
 			// What we send must decode back to the same IR, except top_k
 			// which Chat cannot carry.
 			again, err := DecodeRequest(body)
@@ -33,8 +25,8 @@ func TestRequestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.TopK = nil
-			if !sameJSON(t, r, again) {
-				t.Errorf("round trip changed the request:\n%s\n%s", mustJSON(t, r), mustJSON(t, again))
+			if !formattest.SameJSON(t, r, again) {
+				t.Errorf("round trip changed the request:\n%s\n%s", formattest.MustJSON(t, r), formattest.MustJSON(t, again))
 			}
 		})
 	}
@@ -194,22 +186,14 @@ func TestResponseGolden(t *testing.T) {
 	for _, name := range []string{"basic", "tools", "reasoning", "deepseek"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			r, err := DecodeResponse(formattest.Fixture(t, "response_"+name+".json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			formattest.Golden(t, "response_decode_"+name+".json", mustJSON(t, r))
-			body, err := EncodeResponse(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			formattest.Golden(t, "response_encode_"+name+".json", body)
+			r, body := formattest.GoldenCodec(t, "response_"+name+".json", "response_decode_"+name+".json", "response_encode_"+name+".json",
+				DecodeResponse, EncodeResponse)
 			again, err := DecodeResponse(body)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !sameJSON(t, r, again) {
-				t.Errorf("round trip changed the response:\n%s\n%s", mustJSON(t, r), mustJSON(t, again))
+			if !formattest.SameJSON(t, r, again) {
+				t.Errorf("round trip changed the response:\n%s\n%s", formattest.MustJSON(t, r), formattest.MustJSON(t, again))
 			}
 		})
 	}
@@ -229,22 +213,22 @@ func TestStreamGolden(t *testing.T) {
 	for _, name := range []string{"text", "tools", "reasoning", "openrouter"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			evs, done, err := decodeStream(NewStreamDecoder(), readEvents(t, "stream_"+name+".sse"))
+			evs, done, err := formattest.DecodeStream(NewStreamDecoder(), formattest.ReadEvents(t, "stream_"+name+".sse"))
 			if err != nil || !done {
 				t.Fatalf("done=%v err=%v", done, err)
 			}
-			formattest.Golden(t, "stream_decode_"+name+".json", mustJSON(t, evs))
+			formattest.Golden(t, "stream_decode_"+name+".json", formattest.MustJSON(t, evs))
 			out := encodeStream(format.StreamOptions{Model: "client-model", ID: "chatcmpl-fallback", IncludeUsage: true}, evs)
 			formattest.Golden(t, "stream_encode_"+name+".sse", out)
 			// Our own output decodes to the same events (the model aside,
 			// which the encoder replaces with the client's).
-			again, done, err := decodeStream(NewStreamDecoder(), parseSSE(t, out))
+			again, done, err := formattest.DecodeStream(NewStreamDecoder(), formattest.ParseSSE(t, out))
 			if err != nil || !done {
 				t.Fatalf("re-decode: done=%v err=%v", done, err)
 			}
 			evs[0].Model, again[0].Model = "", ""
 			if !reflect.DeepEqual(evs, again) {
-				t.Errorf("stream round trip differs:\n%s\n%s", mustJSON(t, evs), mustJSON(t, again))
+				t.Errorf("stream round trip differs:\n%s\n%s", formattest.MustJSON(t, evs), formattest.MustJSON(t, again))
 			}
 		})
 	}
@@ -252,7 +236,7 @@ func TestStreamGolden(t *testing.T) {
 
 func TestStreamError(t *testing.T) {
 	t.Parallel()
-	evs, _, err := decodeStream(NewStreamDecoder(), readEvents(t, "stream_error.sse"))
+	evs, _, err := formattest.DecodeStream(NewStreamDecoder(), formattest.ReadEvents(t, "stream_error.sse"))
 	var re *relayerr.Error
 	if !errors.As(err, &re) || re.Kind != relayerr.KindUpstream {
 		t.Fatalf("err = %v, want a KindUpstream relay error", err)
@@ -316,17 +300,17 @@ func TestStreamDecodeEdgeCases(t *testing.T) {
 			var got []format.Event
 			for _, c := range tt.chunks {
 				var err *relayerr.Error
-				got, _, err = dec.Decode(sseData(c), got)
+				got, _, err = dec.Decode(formattest.SSEData(c), got)
 				if err != nil {
 					t.Fatal(err)
 				}
 			}
 			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got %s\nwant %s", mustJSON(t, got), mustJSON(t, tt.want))
+				t.Errorf("got %s\nwant %s", formattest.MustJSON(t, got), formattest.MustJSON(t, tt.want))
 			}
 		})
 	}
-	if _, _, err := NewStreamDecoder().Decode(sseData(`not json`), nil); err == nil || err.Kind != relayerr.KindUpstream {
+	if _, _, err := NewStreamDecoder().Decode(formattest.SSEData(`not json`), nil); err == nil || err.Kind != relayerr.KindUpstream {
 		t.Errorf("malformed chunk: err = %v", err)
 	}
 }
@@ -363,6 +347,6 @@ func TestStreamEncodeFromIR(t *testing.T) {
 	p := r.Messages[0].Parts
 	if len(p) != 4 || p[0].Signature != "sig-1" || p[0].Text != "First <block>." || p[1].Data != "REDACTED==" ||
 		p[2].Signature != "sig-2" || p[2].Text != "Second block." {
-		t.Errorf("parts = %s", mustJSON(t, p))
+		t.Errorf("parts = %s", formattest.MustJSON(t, p))
 	}
 }

@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"bytes"
 	"encoding/json"
 
 	"sluice/relay/format"
@@ -50,26 +49,15 @@ func DecodeRequest(body []byte) (*format.Request, error) {
 	if r.ToolChoice, err = decodeToolChoice(in.ToolChoice); err != nil {
 		return nil, err
 	}
-	if in.ParallelToolCalls != nil && !*in.ParallelToolCalls && len(r.Tools) > 0 {
-		if r.ToolChoice == nil {
-			r.ToolChoice = &format.ToolChoice{Mode: format.ToolChoiceAuto}
-		}
-		r.ToolChoice.DisableParallel = true
-	}
+	DisableParallel(r, in.ParallelToolCalls)
 	if r.ResponseFormat, err = decodeResponseFormat(in.ResponseFormat); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
-// isNull reports an absent or JSON null member.
-func isNull(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) == 0 || string(raw) == "null"
-}
-
 func decodeStop(raw json.RawMessage) ([]string, error) {
-	if isNull(raw) {
+	if format.IsNull(raw) {
 		return nil, nil
 	}
 	var one string
@@ -94,7 +82,7 @@ func decodeMessages(msgs []chatMessage, r *format.Request) error {
 		m := &msgs[i]
 		switch m.Role {
 		case "system", "developer":
-			if isNull(m.Content) {
+			if format.IsNull(m.Content) {
 				return Invalidf("messages[%d].content: is required", i)
 			}
 			parts, err := decodeContent(m.Content, i, false)
@@ -103,7 +91,7 @@ func decodeMessages(msgs []chatMessage, r *format.Request) error {
 			}
 			r.System = append(r.System, parts...)
 		case "user":
-			if isNull(m.Content) {
+			if format.IsNull(m.Content) {
 				return Invalidf("messages[%d].content: is required", i)
 			}
 			parts, err := decodeContent(m.Content, i, true)
@@ -127,13 +115,7 @@ func decodeMessages(msgs []chatMessage, r *format.Request) error {
 			if err != nil {
 				return err
 			}
-			// Consecutive tool messages answer one assistant turn: they
-			// become one user message, as Anthropic and Gemini require.
-			if n := len(r.Messages); n > 0 && isToolResults(r.Messages[n-1]) {
-				r.Messages[n-1].Parts = append(r.Messages[n-1].Parts, part)
-			} else {
-				r.Messages = append(r.Messages, format.Message{Role: format.RoleUser, Parts: []format.Part{part}})
-			}
+			AppendToolResult(r, part)
 		default:
 			return Invalidf("messages[%d].role: unsupported role %q", i, m.Role)
 		}
@@ -144,8 +126,20 @@ func decodeMessages(msgs []chatMessage, r *format.Request) error {
 	return nil
 }
 
+// AppendToolResult adds a tool result to r. Consecutive results answer
+// one assistant turn: they become one user message, as Anthropic and
+// Gemini require (Chat's tool messages and Responses' function_call_output
+// items alike).
+func AppendToolResult(r *format.Request, part format.Part) {
+	if n := len(r.Messages); n > 0 && isToolResults(r.Messages[n-1]) {
+		r.Messages[n-1].Parts = append(r.Messages[n-1].Parts, part)
+	} else {
+		r.Messages = append(r.Messages, format.Message{Role: format.RoleUser, Parts: []format.Part{part}})
+	}
+}
+
 // isToolResults reports a user message made only of tool results (one
-// this decoder built from tool messages).
+// AppendToolResult built).
 func isToolResults(m format.Message) bool {
 	if m.Role != format.RoleUser || len(m.Parts) == 0 {
 		return false
@@ -161,7 +155,7 @@ func isToolResults(m format.Message) bool {
 // decodeContent decodes a message's content: a string or an array of
 // parts. Images are allowed only where OpenAI allows them (user content).
 func decodeContent(raw json.RawMessage, msg int, images bool) ([]format.Part, error) {
-	if isNull(raw) {
+	if format.IsNull(raw) {
 		return nil, nil
 	}
 	var s string
@@ -309,7 +303,7 @@ func decodeTools(tools []chatTool) ([]format.Tool, error) {
 			return nil, Invalidf("tools[%d].function.name: is required", i)
 		}
 		params := t.Function.Parameters
-		if isNull(params) {
+		if format.IsNull(params) {
 			params = nil
 		}
 		out = append(out, format.Tool{Name: t.Function.Name, Description: t.Function.Description, Parameters: params})
@@ -321,20 +315,12 @@ func decodeTools(tools []chatTool) ([]format.Tool, error) {
 }
 
 func decodeToolChoice(raw json.RawMessage) (*format.ToolChoice, error) {
-	if isNull(raw) {
+	if format.IsNull(raw) {
 		return nil, nil
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		switch s {
-		case "auto":
-			return &format.ToolChoice{Mode: format.ToolChoiceAuto}, nil
-		case "none":
-			return &format.ToolChoice{Mode: format.ToolChoiceNone}, nil
-		case "required":
-			return &format.ToolChoice{Mode: format.ToolChoiceRequired}, nil
-		}
-		return nil, Invalidf("tool_choice: unsupported value %q", s)
+		return ToolChoiceMode(s)
 	}
 	var obj struct {
 		Type     string `json:"type"`
@@ -346,6 +332,32 @@ func decodeToolChoice(raw json.RawMessage) (*format.ToolChoice, error) {
 		return nil, Invalidf(`tool_choice: must be "auto", "none", "required" or {"type":"function","function":{"name":…}}`)
 	}
 	return &format.ToolChoice{Mode: format.ToolChoiceTool, Name: obj.Function.Name}, nil
+}
+
+// ToolChoiceMode decodes tool_choice given as a string, a form Chat and
+// Responses share: "auto", "none" or "required".
+func ToolChoiceMode(s string) (*format.ToolChoice, error) {
+	switch s {
+	case "auto":
+		return &format.ToolChoice{Mode: format.ToolChoiceAuto}, nil
+	case "none":
+		return &format.ToolChoice{Mode: format.ToolChoiceNone}, nil
+	case "required":
+		return &format.ToolChoice{Mode: format.ToolChoiceRequired}, nil
+	}
+	return nil, Invalidf("tool_choice: unsupported value %q", s)
+}
+
+// DisableParallel applies parallel_tool_calls, which Chat and Responses
+// share: false (with tools) asks for one call at a time, which the IR
+// says on the tool choice (auto when the client gave none).
+func DisableParallel(r *format.Request, parallel *bool) {
+	if parallel != nil && !*parallel && len(r.Tools) > 0 {
+		if r.ToolChoice == nil {
+			r.ToolChoice = &format.ToolChoice{Mode: format.ToolChoiceAuto}
+		}
+		r.ToolChoice.DisableParallel = true
+	}
 }
 
 func decodeResponseFormat(rf *responseFormat) (*format.ResponseFormat, error) {

@@ -75,7 +75,7 @@ func EncodeRequest(r *format.Request) ([]byte, error) {
 	}
 	out.ToolChoice, out.ParallelToolCalls = encodeToolChoice(r.ToolChoice, len(r.Tools) > 0)
 	out.ResponseFormat = encodeResponseFormat(r.ResponseFormat)
-	return marshal(out)
+	return format.Marshal(out)
 }
 
 // encodeTextContent writes text parts as a plain string when there is

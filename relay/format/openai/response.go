@@ -128,5 +128,5 @@ func EncodeResponse(r *format.Response) ([]byte, error) {
 		Choices: []encChoice{{Message: msg, FinishReason: finishReason(r.StopReason)}},
 		Usage:   chatUsageOf(&r.Usage),
 	}
-	return marshal(out)
+	return format.Marshal(out)
 }

@@ -167,7 +167,7 @@ func (e *streamEncoder) write(dst []byte, c chunkChoice, u *chatUsage) []byte {
 	if u != nil {
 		out.Choices = []chunkChoice{}
 	}
-	b, err := marshal(out)
+	b, err := format.Marshal(out)
 	if err != nil {
 		// Only invalid UTF-8 could get here, and json.Marshal replaces
 		// that; a chunk that cannot be written is skipped.

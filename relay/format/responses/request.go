@@ -10,7 +10,6 @@
 package responses
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 
@@ -29,9 +28,9 @@ func DecodeRequest(body []byte) (*format.Request, error) {
 		return nil, openai.Invalidf("model: is required")
 	case in.PreviousResponseID != "":
 		return nil, openai.Invalidf("previous_response_id: not supported by this gateway, which stores no responses; send the whole conversation in input")
-	case !isNull(in.Conversation):
+	case !format.IsNull(in.Conversation):
 		return nil, openai.Invalidf("conversation: not supported by this gateway, which stores no conversations; send the whole conversation in input")
-	case !isNull(in.Prompt):
+	case !format.IsNull(in.Prompt):
 		return nil, openai.Invalidf("prompt: stored prompt templates are not supported by this gateway")
 	}
 	r := &format.Request{
@@ -61,21 +60,11 @@ func DecodeRequest(body []byte) (*format.Request, error) {
 	if r.ToolChoice, err = decodeToolChoice(in.ToolChoice); err != nil {
 		return nil, err
 	}
-	if in.ParallelToolCalls != nil && !*in.ParallelToolCalls && len(r.Tools) > 0 {
-		if r.ToolChoice == nil {
-			r.ToolChoice = &format.ToolChoice{Mode: format.ToolChoiceAuto}
-		}
-		r.ToolChoice.DisableParallel = true
-	}
+	openai.DisableParallel(r, in.ParallelToolCalls)
 	if r.ResponseFormat, err = decodeTextFormat(in.Text); err != nil {
 		return nil, err
 	}
 	return r, nil
-}
-
-func isNull(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) == 0 || string(raw) == "null"
 }
 
 // decodeInput fills r.System and r.Messages from input: a string (one user
@@ -83,7 +72,7 @@ func isNull(raw json.RawMessage) bool {
 // (reasoning, message, function_call) form one IR assistant message;
 // consecutive function_call_output items form one user message.
 func decodeInput(raw json.RawMessage, r *format.Request) error {
-	if isNull(raw) {
+	if format.IsNull(raw) {
 		return openai.Invalidf("input: is required")
 	}
 	var s string
@@ -122,11 +111,7 @@ func decodeInput(raw json.RawMessage, r *format.Request) error {
 			if err != nil {
 				return err
 			}
-			if n := len(r.Messages); n > 0 && isToolResults(r.Messages[n-1]) {
-				r.Messages[n-1].Parts = append(r.Messages[n-1].Parts, part)
-			} else {
-				r.Messages = append(r.Messages, format.Message{Role: format.RoleUser, Parts: []format.Part{part}})
-			}
+			openai.AppendToolResult(r, part)
 		case "reasoning":
 			// A reasoning item with neither text nor encrypted content
 			// (summaries off, store on) carries nothing to convert.
@@ -154,18 +139,6 @@ func addPart(r *format.Request, role format.Role, p format.Part) {
 	r.Messages = append(r.Messages, format.Message{Role: role, Parts: []format.Part{p}})
 }
 
-func isToolResults(m format.Message) bool {
-	if m.Role != format.RoleUser || len(m.Parts) == 0 {
-		return false
-	}
-	for _, p := range m.Parts {
-		if p.Type != format.PartToolResult {
-			return false
-		}
-	}
-	return true
-}
-
 func decodeMessageItem(it *inputItem, i int, r *format.Request) error {
 	parts, err := decodeContent(it.Content, i, it.Role == "user")
 	if err != nil {
@@ -188,7 +161,7 @@ func decodeMessageItem(it *inputItem, i int, r *format.Request) error {
 
 // decodeContent reads message content: a string or a list of parts.
 func decodeContent(raw json.RawMessage, i int, images bool) ([]format.Part, error) {
-	if isNull(raw) {
+	if format.IsNull(raw) {
 		return nil, openai.Invalidf("input[%d].content: is required", i)
 	}
 	var s string
@@ -233,7 +206,7 @@ func decodeCallOutput(it *inputItem, i int, callNames map[string]string) (format
 	res := &format.ToolResult{CallID: it.CallID, Name: callNames[it.CallID]}
 	var s string
 	switch {
-	case isNull(it.Output):
+	case format.IsNull(it.Output):
 		return format.Part{}, openai.Invalidf("input[%d].output: is required", i)
 	case json.Unmarshal(it.Output, &s) == nil:
 		res.Content = []format.Part{{Type: format.PartText, Text: s}}
@@ -288,7 +261,7 @@ func decodeTools(tools []tool) ([]format.Tool, error) {
 			return nil, openai.Invalidf("tools[%d].name: is required", i)
 		}
 		params := t.Parameters
-		if isNull(params) {
+		if format.IsNull(params) {
 			params = nil
 		}
 		out = append(out, format.Tool{Name: t.Name, Description: t.Description, Parameters: params})
@@ -297,20 +270,12 @@ func decodeTools(tools []tool) ([]format.Tool, error) {
 }
 
 func decodeToolChoice(raw json.RawMessage) (*format.ToolChoice, error) {
-	if isNull(raw) {
+	if format.IsNull(raw) {
 		return nil, nil
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		switch s {
-		case "auto":
-			return &format.ToolChoice{Mode: format.ToolChoiceAuto}, nil
-		case "none":
-			return &format.ToolChoice{Mode: format.ToolChoiceNone}, nil
-		case "required":
-			return &format.ToolChoice{Mode: format.ToolChoiceRequired}, nil
-		}
-		return nil, openai.Invalidf("tool_choice: unsupported value %q", s)
+		return openai.ToolChoiceMode(s)
 	}
 	var obj struct {
 		Type string `json:"type"`

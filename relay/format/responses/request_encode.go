@@ -1,7 +1,6 @@
 package responses
 
 import (
-	"bytes"
 	"encoding/json"
 	"strconv"
 
@@ -10,17 +9,6 @@ import (
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
-// marshal is json.Marshal without HTML escaping.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
 
 // encRequest is a request as EncodeRequest writes it: input is a list of
 // items of several shapes.
@@ -100,7 +88,7 @@ func EncodeRequest(r *format.Request) ([]byte, error) {
 		}
 		out.Text = &textConfig{Format: tf}
 	}
-	return marshal(out)
+	return format.Marshal(out)
 }
 
 func textParts(parts []format.Part, typ string) []contentPart {

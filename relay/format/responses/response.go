@@ -118,7 +118,7 @@ func EncodeResponse(r *format.Response) ([]byte, error) {
 		}
 	}
 	flush()
-	return marshal(out)
+	return format.Marshal(out)
 }
 
 // outputItem is the union of output items DecodeResponse reads.

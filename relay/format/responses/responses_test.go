@@ -16,16 +16,8 @@ func TestRequestGolden(t *testing.T) {
 	for _, name := range []string{"text", "conversation"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			r, err := DecodeRequest(formattest.Fixture(t, "request_"+name+".json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			formattest.Golden(t, "request_decode_"+name+".json", mustJSON(t, r))
-			body, err := EncodeRequest(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			formattest.Golden(t, "request_encode_"+name+".json", body)
+			r, body := formattest.GoldenCodec(t, "request_"+name+".json", "request_decode_"+name+".json", "request_encode_"+name+".json",
+				DecodeRequest, EncodeRequest)
 			again, err := DecodeRequest(body)
 			if err != nil {
 				t.Fatal(err)
@@ -40,8 +32,8 @@ func TestRequestGolden(t *testing.T) {
 				}
 				r.Messages[i].Parts = keep
 			}
-			if !sameJSON(t, r, again) {
-				t.Errorf("round trip changed the request:\n%s\n%s", mustJSON(t, r), mustJSON(t, again))
+			if !formattest.SameJSON(t, r, again) {
+				t.Errorf("round trip changed the request:\n%s\n%s", formattest.MustJSON(t, r), formattest.MustJSON(t, again))
 			}
 		})
 	}
@@ -60,11 +52,11 @@ func TestDecodeRequestConversation(t *testing.T) {
 	}
 	a := r.Messages[1].Parts
 	if len(a) != 4 || a[0].Type != format.PartThinking || a[0].Signature != "gAAAAABor-8eSig" || a[3].ToolCall.Name != "get_time" {
-		t.Errorf("assistant parts = %s", mustJSON(t, a))
+		t.Errorf("assistant parts = %s", formattest.MustJSON(t, a))
 	}
 	res := r.Messages[2].Parts
 	if len(res) != 2 || res[1].ToolResult.Name != "get_time" || res[1].ToolResult.Content[0].Text != "14:05" {
-		t.Errorf("tool results = %s", mustJSON(t, res))
+		t.Errorf("tool results = %s", formattest.MustJSON(t, res))
 	}
 	if r.ToolChoice == nil || !r.ToolChoice.DisableParallel {
 		t.Errorf("ToolChoice = %+v", r.ToolChoice)
@@ -105,22 +97,14 @@ func TestResponseGolden(t *testing.T) {
 	for _, name := range []string{"text", "tools", "incomplete"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			r, err := DecodeResponse(formattest.Fixture(t, "response_"+name+".json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			formattest.Golden(t, "response_decode_"+name+".json", mustJSON(t, r))
-			body, err := EncodeResponse(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			formattest.Golden(t, "response_encode_"+name+".json", body)
+			r, body := formattest.GoldenCodec(t, "response_"+name+".json", "response_decode_"+name+".json", "response_encode_"+name+".json",
+				DecodeResponse, EncodeResponse)
 			again, err := DecodeResponse(body)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !sameJSON(t, r, again) {
-				t.Errorf("round trip changed the response:\n%s\n%s", mustJSON(t, r), mustJSON(t, again))
+			if !formattest.SameJSON(t, r, again) {
+				t.Errorf("round trip changed the response:\n%s\n%s", formattest.MustJSON(t, r), formattest.MustJSON(t, again))
 			}
 		})
 	}
@@ -158,20 +142,20 @@ func TestStreamDecodeGolden(t *testing.T) {
 	for _, name := range []string{"text", "tools"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			evs, done, err := decodeStream(NewStreamDecoder(), readEvents(t, "stream_"+name+".sse"))
+			evs, done, err := formattest.DecodeStream(NewStreamDecoder(), formattest.ReadEvents(t, "stream_"+name+".sse"))
 			if err != nil || !done {
 				t.Fatalf("done=%v err=%v", done, err)
 			}
-			formattest.Golden(t, "stream_decode_"+name+".json", mustJSON(t, evs))
+			formattest.Golden(t, "stream_decode_"+name+".json", formattest.MustJSON(t, evs))
 			out := encodeStream(format.StreamOptions{Model: "client-model", ID: "fallback"}, evs)
 			formattest.Golden(t, "stream_encode_"+name+".sse", out)
-			again, done, err := decodeStream(NewStreamDecoder(), parseSSE(t, out))
+			again, done, err := formattest.DecodeStream(NewStreamDecoder(), formattest.ParseSSE(t, out))
 			if err != nil || !done {
 				t.Fatalf("re-decode: done=%v err=%v", done, err)
 			}
 			evs[0].Model, again[0].Model = "", ""
-			if !sameJSON(t, evs, again) {
-				t.Errorf("stream round trip differs:\n%s\n%s", mustJSON(t, evs), mustJSON(t, again))
+			if !formattest.SameJSON(t, evs, again) {
+				t.Errorf("stream round trip differs:\n%s\n%s", formattest.MustJSON(t, evs), formattest.MustJSON(t, again))
 			}
 		})
 	}
@@ -179,7 +163,7 @@ func TestStreamDecodeGolden(t *testing.T) {
 
 func TestStreamError(t *testing.T) {
 	t.Parallel()
-	evs, _, err := decodeStream(NewStreamDecoder(), readEvents(t, "stream_error.sse"))
+	evs, _, err := formattest.DecodeStream(NewStreamDecoder(), formattest.ReadEvents(t, "stream_error.sse"))
 	var re *relayerr.Error
 	if !errors.As(err, &re) || re.Kind != relayerr.KindUpstream {
 		t.Fatalf("err = %v, want a KindUpstream relay error", err)
@@ -188,9 +172,9 @@ func TestStreamError(t *testing.T) {
 		t.Errorf("message not sanitized or lost: %q", re.Message)
 	}
 	if len(evs) != 2 || evs[1].Text != "Partial" {
-		t.Errorf("events before the error = %s", mustJSON(t, evs))
+		t.Errorf("events before the error = %s", formattest.MustJSON(t, evs))
 	}
-	_, _, rerr := NewStreamDecoder().Decode(sseData(`{"type":"response.failed","response":{"error":{"code":"server_error","message":"boom"}}}`), nil)
+	_, _, rerr := NewStreamDecoder().Decode(formattest.SSEData(`{"type":"response.failed","response":{"error":{"code":"server_error","message":"boom"}}}`), nil)
 	if rerr == nil || rerr.Message != "boom" {
 		t.Errorf("response.failed: err = %v", rerr)
 	}
@@ -232,7 +216,7 @@ func TestReasoningRoundTrip(t *testing.T) {
 			got = append(got, p)
 		}
 	}
-	if !sameJSON(t, got, want) {
-		t.Errorf("parts back:\n%s\nwant\n%s", mustJSON(t, got), mustJSON(t, want))
+	if !formattest.SameJSON(t, got, want) {
+		t.Errorf("parts back:\n%s\nwant\n%s", formattest.MustJSON(t, got), formattest.MustJSON(t, want))
 	}
 }

@@ -160,7 +160,7 @@ func TestSDKAcceptsStream(t *testing.T) {
 					reasoning++
 				}
 			}
-			if !sameJSON(t, calls, tt.calls) || reasoning != tt.reasoning {
+			if !formattest.SameJSON(t, calls, tt.calls) || reasoning != tt.reasoning {
 				t.Errorf("final calls %v reasoning %d, want %v %d", calls, reasoning, tt.calls, tt.reasoning)
 			}
 			if f.Usage.InputTokens != tt.input || f.Model != "gpt-5" || !strings.HasPrefix(f.ID, "resp_") {

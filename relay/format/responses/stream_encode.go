@@ -323,7 +323,7 @@ func (e *streamEncoder) event(dst []byte, name string, fields map[string]any) []
 	fields["type"] = name
 	fields["sequence_number"] = e.seq
 	e.seq++
-	b, err := marshal(fields)
+	b, err := format.Marshal(fields)
 	if err != nil {
 		return dst
 	}
