@@ -52,10 +52,11 @@ func (Adaptor) BuildRequest(ctx context.Context, info *relaycommon.RelayInfo, bo
 	if err != nil {
 		return nil, err
 	}
-	SetHeaders(req, info)
+	// The credential first: a channel's own headers may override it.
 	if info.Channel.Key != "" {
 		req.Header.Set("x-api-key", info.Channel.Key)
 	}
+	SetHeaders(req, info)
 	return req, nil
 }
 

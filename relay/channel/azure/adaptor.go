@@ -51,9 +51,10 @@ func (Adaptor) BuildRequest(ctx context.Context, info *relaycommon.RelayInfo, bo
 	if err != nil {
 		return nil, err
 	}
-	openai.SetHeaders(req, info)
+	// The credential first: a channel's own headers may override it.
 	if info.Channel.Key != "" {
 		req.Header.Set("api-key", info.Channel.Key)
 	}
+	openai.SetHeaders(req, info)
 	return req, nil
 }

@@ -28,11 +28,11 @@ func (Adaptor) ModelsRequest(ctx context.Context, info *relaycommon.RelayInfo) (
 	if err != nil {
 		return nil, err
 	}
-	SetHeaders(req, info)
-	req.Header.Del("Content-Type")
 	if info.Channel.Key != "" {
 		req.Header.Set("x-goog-api-key", info.Channel.Key)
 	}
+	SetHeaders(req, info)
+	req.Header.Del("Content-Type")
 	return req, nil
 }
 
