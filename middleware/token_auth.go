@@ -32,6 +32,11 @@ func apiKeyOf(c *gin.Context) string {
 	if strings.HasPrefix(c.Request.URL.Path, "/v1beta") {
 		return c.Query("key")
 	}
+	// Browsers cannot set headers on a WebSocket: Realtime clients send
+	// the key as the subprotocol openai-insecure-api-key.<key>.
+	if v := c.GetHeader("Sec-WebSocket-Protocol"); v != "" {
+		return subprotocolKey(v)
+	}
 	return ""
 }
 

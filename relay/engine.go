@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+
+	"github.com/tidwall/gjson"
 
 	"sluice/common/metrics"
 	"sluice/constant"
@@ -61,6 +65,8 @@ type Request struct {
 	// ClientHeaders are provider-feature headers forwarded to a channel of
 	// the client's own dialect (anthropic-version, anthropic-beta).
 	ClientHeaders map[string]string
+	// Form holds what the media routes bill on (nil on other routes).
+	Form *peek.Form
 
 	// neutral is the body decoded for conversion, once per request.
 	neutral    *format.Request
@@ -74,6 +80,7 @@ type outcome struct {
 	usage     relaycommon.Usage
 	estimated bool // usage counted locally
 	streamErr *relayerr.Error
+	media     *mediaBill // how a media call is billed (nil: by usage)
 }
 
 // trace collects one request's timings for the metrics.
@@ -112,7 +119,7 @@ func (e *Engine) relay(ctx context.Context, w http.ResponseWriter, req *Request,
 	if err != nil {
 		return relayerr.Wrap(relayerr.KindQuotaExceeded, err.Error(), err)
 	}
-	out, committed, rerr := e.attempts(ctx, w, req, tr)
+	out, committed, rerr := e.attempts(ctx, w, req, tr, e.attemptFor(req.Mode))
 	if rerr != nil {
 		res.Refund(context.WithoutCancel(ctx))
 		e.logError(req, rerr)
@@ -130,6 +137,9 @@ func (e *Engine) relay(ctx context.Context, w http.ResponseWriter, req *Request,
 // estimate is the reservation: prompt tokens bounded from the body size
 // (never tokenised) plus the completion allowance.
 func (e *Engine) estimate(req *Request, price helper.PriceData) int64 {
+	if isMedia(req.Mode) {
+		return mediaEstimate(req, price)
+	}
 	if price.UsePrice {
 		return price.PerCallQuota(req.Peek.N)
 	}
@@ -148,8 +158,9 @@ func (e *Engine) estimate(req *Request, price helper.PriceData) int64 {
 
 // attempts tries channels until one answers, following the retry rules:
 // another channel only on a retryable failure, never the same channel
-// twice, never after the first byte reached the client.
-func (e *Engine) attempts(ctx context.Context, w http.ResponseWriter, req *Request, tr *trace) (*outcome, bool, *relayerr.Error) {
+// twice, never after the first byte reached the client. try makes one
+// attempt on one channel (a media or realtime variant; nil: attempt).
+func (e *Engine) attempts(ctx context.Context, w http.ResponseWriter, req *Request, tr *trace, try attemptFunc) (*outcome, bool, *relayerr.Error) {
 	retries := operation_setting.Get().RetryTimes
 	if req.Pinned {
 		retries = 0
@@ -167,7 +178,14 @@ func (e *Engine) attempts(ctx context.Context, w http.ResponseWriter, req *Reque
 		}
 		tried = append(tried, ch.ID)
 		tr.channel = ch.ID
-		out, committed, rerr := e.attempt(ctx, w, req, ch, tr)
+		var out *outcome
+		var committed bool
+		var rerr *relayerr.Error
+		if try == nil {
+			out, committed, rerr = e.attempt(ctx, w, req, ch, tr)
+		} else {
+			out, committed, rerr = try(ctx, w, req, ch, tr)
+		}
 		if rerr == nil {
 			return out, true, nil
 		}
@@ -237,6 +255,12 @@ func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, req *Reques
 
 	upReq, err := ad.BuildRequest(upCtx, info, upBody)
 	if err != nil {
+		var rerr *relayerr.Error
+		if errors.As(err, &rerr) {
+			// The adaptor classified it (a malformed channel key, a token
+			// fetch that failed): another channel may serve.
+			return nil, false, rerr
+		}
 		return nil, false, relayerr.Wrap(relayerr.KindInternal, "failed to build the upstream request", err)
 	}
 	if info.IsStream {
@@ -289,12 +313,7 @@ func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, req *Reques
 func (e *Engine) settle(req *Request, price helper.PriceData, res *service.Reservation, out *outcome) {
 	u := helper.Usage{PromptTokens: out.usage.PromptTokens, CompletionTokens: out.usage.CompletionTokens,
 		CachedTokens: out.usage.CachedTokens, CacheWriteTokens: out.usage.CacheWriteTokens}
-	var cost int64
-	if price.UsePrice {
-		cost = price.PerCallQuota(req.Peek.N)
-	} else {
-		cost = price.Quota(u)
-	}
+	cost := costOf(req, price, out, u)
 	charged, unpaid := res.Settle(context.Background(), cost)
 	metrics.AddTokens(req.Peek.Model, u.PromptTokens, u.CompletionTokens)
 	metrics.AddQuota(req.Peek.Model, charged)
@@ -325,7 +344,18 @@ func (e *Engine) logError(req *Request, rerr *relayerr.Error) {
 // secretsOf lists what of a channel must never reach a client verbatim:
 // its key(s), base URL and host.
 func secretsOf(ch *model.ChannelView) []string {
-	out := strings.Fields(ch.Key)
+	// Keys are one secret, several separated by whitespace, a Bedrock
+	// "AK|SK|region" triple, or a service-account JSON whose private key
+	// is the secret.
+	out := strings.FieldsFunc(ch.Key, func(r rune) bool { return r == '|' || unicode.IsSpace(r) })
+	if strings.HasPrefix(strings.TrimSpace(ch.Key), "{") {
+		out = out[:0]
+		for _, f := range []string{"private_key", "private_key_id", "client_email"} {
+			if v := gjson.Get(ch.Key, f).String(); v != "" {
+				out = append(out, v)
+			}
+		}
+	}
 	if ch.BaseURL != "" {
 		out = append(out, strings.TrimRight(ch.BaseURL, "/"))
 		if u, err := url.Parse(ch.BaseURL); err == nil && u.Host != "" {

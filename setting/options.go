@@ -48,6 +48,12 @@ const (
 	KeyCPUProfileKeep                 = "CPUProfileKeep"
 	KeyCPUMonitorSampleSeconds        = "CPUMonitorSampleSeconds"
 	KeyAllowPrivateUpstreams          = "AllowPrivateUpstreams"
+	// Media route multipliers (docs/media.md).
+	KeyImageSizeRatio       = "ImageSizeRatio"
+	KeyImageQualityRatio    = "ImageQualityRatio"
+	KeyAudioRatio           = "AudioRatio"
+	KeyAudioCompletionRatio = "AudioCompletionRatio"
+	KeyAudioTokensPerSecond = "AudioTokensPerSecond"
 )
 
 // ErrUnknownOption is wrapped by the error for a key that is not in the registry, so a handler can tell a typo
@@ -95,6 +101,12 @@ var registry = buildRegistry(
 	monitorOption(KeyCPUProfileDir, func(m *operation_setting.Monitor) *string { return &m.CPUProfileDir }, parsePath, identity),
 	monitorOption(KeyCPUProfileKeep, func(m *operation_setting.Monitor) *int { return &m.CPUProfileKeep }, parseInt, strconv.Itoa),
 	monitorOption(KeyCPUMonitorSampleSeconds, func(m *operation_setting.Monitor) *int { return &m.CPUMonitorSampleSeconds }, parseInt, strconv.Itoa),
+	ratioOption(KeyImageSizeRatio, ratio_setting.DefaultMedia().ImageSizeRatio, ratio_setting.SetImageSizeRatio, ratio_setting.ImageSizeRatioJSON),
+	ratioOption(KeyImageQualityRatio, ratio_setting.DefaultMedia().ImageQualityRatio, ratio_setting.SetImageQualityRatio, ratio_setting.ImageQualityRatioJSON),
+	ratioOption(KeyAudioRatio, ratio_setting.DefaultMedia().AudioRatio, ratio_setting.SetAudioRatio, ratio_setting.AudioRatioJSON),
+	ratioOption(KeyAudioCompletionRatio, ratio_setting.DefaultMedia().AudioCompletionRatio, ratio_setting.SetAudioCompletionRatio, ratio_setting.AudioCompletionRatioJSON),
+	fieldOption(KeyAudioTokensPerSecond, operation_setting.DefaultMedia(), operation_setting.GetMedia, operation_setting.UpdateMedia,
+		(*operation_setting.Media).Validate, func(m *operation_setting.Media) *int { return &m.AudioTokensPerSecond }, parseInt, strconv.Itoa),
 )
 
 // sortedKeys is Keys() computed once.

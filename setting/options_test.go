@@ -22,12 +22,12 @@ func restoreDefaults(t *testing.T) {
 }
 
 var allKeys = []string{
-	KeyAllowPrivateUpstreams, KeyAutomaticDisableChannelEnabled,
+	KeyAllowPrivateUpstreams, KeyAudioCompletionRatio, KeyAudioRatio, KeyAudioTokensPerSecond, KeyAutomaticDisableChannelEnabled,
 	KeyCPUMonitorEnabled, KeyCPUMonitorSampleSeconds, KeyCPUMonitorThreshold, KeyCPUProfileDir,
 	KeyCPUProfileIntervalSeconds, KeyCPUProfileKeep, KeyCPUProfileSeconds,
 	KeyCacheRatio, KeyChannelFailureThreshold, KeyChannelFailureWindowSeconds, KeyChannelProbeIntervalSeconds,
 	KeyCompletionRatio, KeyCreateCacheRatio, KeyDisplayInCurrencyEnabled,
-	KeyExposeRatioEnabled, KeyGroupRatio, KeyLogRetentionDays, KeyModelPrice, KeyModelRatio,
+	KeyExposeRatioEnabled, KeyGroupRatio, KeyImageQualityRatio, KeyImageSizeRatio, KeyLogRetentionDays, KeyModelPrice, KeyModelRatio,
 	KeyModelRequestRateLimitCount, KeyModelRequestRateLimitDuration, KeyModelRequestRateLimitEnabled,
 	KeyPreConsumeCompletionTokens, KeyQuotaForNewUser, KeyQuotaPerUnit, KeyRetryTimes, KeySelfUseModeEnabled,
 }
