@@ -5,7 +5,6 @@ package router
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"sluice/middleware"
 	relaycommon "sluice/relay/common"
 	"sluice/relay/relayerr"
+	"sluice/web"
 )
 
 // Limits are the per-IP limits for the admin API and web UI.
@@ -89,26 +89,42 @@ func New(h *controller.Handlers, lim Limits) (*gin.Engine, error) {
 	relay.POST("/chat/completions", h.Relay(relaycommon.ModeChatCompletions))
 	relay.POST("/completions", h.Relay(relaycommon.ModeCompletions))
 	relay.POST("/embeddings", h.Relay(relaycommon.ModeEmbeddings))
+	relay.POST("/messages", h.Relay(relaycommon.ModeMessages))
+	relay.POST("/responses", h.Relay(relaycommon.ModeResponses))
+	mediaRoutes(v1, h)
 
-	web := middleware.NewRateLimiter(lim.WebPerWindow, lim.Window)
+	v1beta := r.Group("/v1beta", middleware.CORS(), middleware.TokenAuth(h.Cache),
+		middleware.ModelRequestLimit(middleware.NewRateLimiter(0, time.Minute)))
+	v1beta.POST("/models/*action", geminiActionKnown, middleware.DistributeGemini(h.Cache, h.BodyLimit),
+		h.Relay(relaycommon.ModeGemini))
+
+	ui, err := newWebUI(web.Dist(), middleware.NewRateLimiter(lim.WebPerWindow, lim.Window))
+	if err != nil {
+		return nil, fmt.Errorf("web UI build: %w", err)
+	}
 	r.NoRoute(func(c *gin.Context) {
 		p := c.Request.URL.Path
 		switch {
-		case strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/v1beta/"):
+		case p == "/v1" || p == "/v1beta" || strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/v1beta/"):
 			middleware.AbortRelay(c, relayerr.New(relayerr.KindNotFound, "unknown endpoint "+c.Request.Method+" "+p).WithCode("unknown_url"))
-		case strings.HasPrefix(p, "/api/"):
+		case p == "/api" || strings.HasPrefix(p, "/api/"):
 			middleware.AbortAPI(c, http.StatusNotFound, "unknown endpoint")
 		default:
-			if ok, retry := web.Allow(c.ClientIP(), time.Now()); !ok {
-				c.Header("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
-				c.String(http.StatusTooManyRequests, "too many requests")
-				return
-			}
-			c.Header("Cache-Control", "no-cache")
-			c.Data(http.StatusOK, "text/html; charset=utf-8", []byte(placeholderPage))
+			// The admin SPA: its files, or index.html for client-side routes.
+			ui.serve(c)
 		}
 	})
 	return r, nil
+}
+
+// geminiActionKnown answers 404 in Gemini's shape for a model action the
+// gateway does not serve (countTokens, embedContent…).
+func geminiActionKnown(c *gin.Context) {
+	if _, _, ok := middleware.GeminiAction(c.Param("action")); !ok {
+		middleware.AbortRelay(c, relayerr.New(relayerr.KindNotFound, "unknown endpoint "+c.Request.Method+" "+c.Request.URL.Path).WithCode("unknown_url"))
+		return
+	}
+	c.Next()
 }
 
 // routeGroups are the /api groups by the role they require.
@@ -130,7 +146,3 @@ func limitBody(limit int64) gin.HandlerFunc {
 		c.Next()
 	}
 }
-
-// placeholderPage stands in for the admin web UI until it is built.
-const placeholderPage = `<!doctype html><html><head><meta charset="utf-8"><title>sluice</title></head>
-<body><h1>sluice</h1><p>The LLM gateway is running. The admin API is under <code>/api</code>, the relay under <code>/v1</code>.</p></body></html>`
