@@ -204,6 +204,9 @@ func run() error {
 	if err := srv.Shutdown(ctx); err != nil {
 		slog.Warn("some requests did not finish within 30 s", "err", err)
 	}
+	// Realtime sessions are hijacked connections Shutdown does not wait
+	// for: end them and bill their last responses.
+	engine.DrainRealtime(ctx)
 	stopBackground() // channel tests started by an admin stop here
 	tasks.Wait()
 	stopLoops()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -310,5 +311,49 @@ func TestRealtimeQuotaExhausted(t *testing.T) {
 	waitRemain(t, s, key, 0)
 	if kb := s.keyBalance(t, key.ID); kb.UsedQuota != budget {
 		t.Errorf("key used %d, want %d", kb.UsedQuota, budget)
+	}
+}
+
+// TestRealtimeShutdownBillsTheResponseInProgress: SIGTERM during a
+// response. The session is closed as "going away", the response is
+// cancelled upstream, its response.done is billed, and the charge is in
+// SQL after a restart: a shutdown loses nothing charged.
+func TestRealtimeShutdownBillsTheResponseInProgress(t *testing.T) {
+	t.Parallel()
+	s, up, _ := setupRealtime(t, mediaBehaviour{RealtimeWaitCancel: true}, nil)
+	const budget = 1_000_000
+	key := s.createKey(t, keySpec{RemainQuota: budget})
+	c := dialRealtime(t, s, key.Secret)
+	readUntil(t, c, "session.created")
+	send(t, c, `{"type":"response.create"}`)
+	readUntil(t, c, "response.created")
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var ce *websocket.CloseError
+	for {
+		if _, err := readEvent(t, c); err != nil {
+			if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
+				t.Errorf("the session ended with %v, want a 1001 close", err)
+			}
+			break
+		}
+	}
+	select {
+	case <-s.Exited():
+	case <-time.After(20 * time.Second):
+		t.Fatal("sluice did not exit after SIGTERM with a Realtime session open")
+	}
+	s.Stop(t) // asserts exit status 0
+	if ev := up.last(t).Events; len(ev) != 2 || !strings.Contains(ev[1], "response.cancel") {
+		t.Errorf("upstream events = %v, want response.create then response.cancel", ev)
+	}
+	again := startSluice(t, options{DataDir: s.DataDir, Access: s.Access})
+	logs := again.consumeLogs(t, key.Name)
+	if len(logs) != 1 || logs[0].Quota != rtTurnCost {
+		t.Fatalf("after restart the consume logs are %+v, want one of %d", logs, rtTurnCost)
+	}
+	if kb := again.keyBalance(t, key.ID); kb.RemainQuota != budget-rtTurnCost {
+		t.Errorf("after restart the key holds %d, want %d", kb.RemainQuota, budget-rtTurnCost)
 	}
 }

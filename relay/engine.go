@@ -45,6 +45,10 @@ type Engine struct {
 	ErrorLogEnabled bool
 	// MaxResponseBytes bounds a non-stream upstream body held in memory.
 	MaxResponseBytes int64
+
+	// sessions are the open Realtime sessions, which http.Server.Shutdown
+	// does not wait for (their connections are hijacked).
+	sessions sessionGroup
 }
 
 // Request is one client call as the middleware chain prepared it.

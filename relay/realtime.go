@@ -202,6 +202,15 @@ func (e *Engine) realtimeAttempt(ctx context.Context, w http.ResponseWriter, r *
 	defer metrics.StreamEnded()
 	s := &realtimeSession{e: e, req: req, info: info, price: price, est: est, res: res, client: client, up: up,
 		done: make(chan struct{})}
+	drain := e.sessions.join()
+	defer e.sessions.leave()
+	go func() {
+		select {
+		case <-drain:
+			s.shutdown()
+		case <-s.done:
+		}
+	}()
 	s.run()
 	return &outcome{channel: ch, info: info}, true, nil
 }
@@ -479,4 +488,53 @@ func realtimeErrorEvent(typ, code, msg string) []byte {
 		"error":    map[string]any{"type": typ, "code": code, "message": msg, "param": nil, "event_id": nil},
 	})
 	return b
+}
+
+// sessionGroup tracks open Realtime sessions so shutdown can end them
+// cleanly: each gets a "going away" close, its response in progress is
+// cancelled and its response.done billed before the final flush.
+type sessionGroup struct {
+	once  sync.Once
+	drain chan struct{}
+	wg    sync.WaitGroup
+}
+
+func (g *sessionGroup) ch() chan struct{} {
+	g.once.Do(func() { g.drain = make(chan struct{}) })
+	return g.drain
+}
+
+// join registers a session and returns the channel closed at shutdown.
+func (g *sessionGroup) join() <-chan struct{} {
+	g.wg.Add(1)
+	return g.ch()
+}
+
+func (g *sessionGroup) leave() { g.wg.Done() }
+
+// DrainRealtime ends every open Realtime session and waits, until ctx
+// ends, for each to bill what it consumed. Shutdown calls it after the
+// HTTP server stopped taking requests and before the final flush.
+func (e *Engine) DrainRealtime(ctx context.Context) {
+	close(e.sessions.ch())
+	waited := make(chan struct{})
+	go func() {
+		e.sessions.wg.Wait()
+		close(waited)
+	}()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+	}
+}
+
+// shutdown closes the client side as the server going away; run then
+// takes its usual "client left" path: cancel the response in progress and
+// wait (bounded) for its response.done, which is billed.
+func (s *realtimeSession) shutdown() {
+	// WriteControl may run beside a data write (gorilla allows it), so a
+	// stuck writer cannot hold shutdown up.
+	_ = s.client.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
+	_ = s.client.Close()
 }
