@@ -23,12 +23,13 @@ import (
 // memory.
 const DefaultMaxLine = 8 << 20
 
-// bufSize is the size of the pooled bufio.Reader. 4 KiB holds an ordinary
-// chunk (well under 1 KiB) in one read; rarer large chunks take the
-// accumulate-across-reads path. Every open stream holds one, so with 10,000
-// streams open the size is most of the gateway's memory (32 KiB was 57 %
-// of the heap in the load harness).
-const bufSize = 4 << 10
+// bufSize is the size of the pooled bufio.Reader. 2 KiB holds an ordinary
+// chunk (well under 1 KiB) in one read, and a few of a burst; rarer large
+// chunks take the accumulate-across-reads path. Every open stream holds
+// one, so with 10,000 streams open the size is a large share of the
+// gateway's memory (32 KiB was 57 % of the heap in the load harness; 4 KiB
+// left held streams at 67 KB each against the 60 KB target, 2 KiB at 62).
+const bufSize = 2 << 10
 
 // maxPooledData bounds the event buffers kept in the pool: a stream that once
 // carried a huge event must not pin that memory for every later stream.
