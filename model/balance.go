@@ -30,6 +30,7 @@ var ErrUserQuota = errors.New("the user's quota is exhausted")
 // carry the instance through a Redis outage.
 type balances struct {
 	rdb   *redis.Client
+	batch scriptBatcher // the balance scripts, pipelined across requests
 	store *Store
 	// prefix namespaces the keys (tests share one Redis).
 	prefix string
@@ -136,6 +137,7 @@ func (b *balances) tokenKey(id int) string {
 // prefix is prepended to every key (empty in production).
 func (c *Cache) AttachRedis(rdb *redis.Client, prefix string, pending func(user bool, id int) int64) {
 	c.bal.rdb = rdb
+	c.bal.batch.rdb = rdb
 	c.bal.prefix = prefix
 	if pending != nil {
 		c.bal.pending.Store(&pending)
@@ -222,7 +224,7 @@ func (b *balances) runScript(ctx context.Context, s *redis.Script, userID, token
 		flag = "1"
 	}
 	for attempt := 0; attempt < 3; attempt++ {
-		res, err := s.Run(ctx, b.rdb, keys, amount, flag).Int64Slice()
+		res, err := b.batch.run(ctx, s, keys, amount, flag).Int64Slice()
 		if err != nil {
 			return nil, err
 		}
@@ -348,7 +350,7 @@ func (c *Cache) addBalances(ctx context.Context, userID, tokenID int, delta int6
 		if tokenID != 0 {
 			keys, args = append(keys, c.bal.tokenKey(tokenID)), append(args, delta)
 		}
-		res, err := addScript.Run(ctx, c.bal.rdb, keys, args...).Slice()
+		res, err := c.bal.batch.run(ctx, addScript, keys, args...).Slice()
 		if err == nil {
 			i := 0
 			if userID != 0 {
