@@ -19,10 +19,17 @@ import (
 	"sluice/middleware"
 )
 
-// webFile is one file of the UI build, held in memory: the build is small
-// (well under a few MB) and embedded anyway, so reading it once at start-up
-// makes every request a copy from memory with no fs or gzip work per request.
+// webFile is one file of the UI build, read into memory on its first
+// request (not at start-up: most processes serve the API only, and reading
+// the build early costs its size twice in idle RSS, the embedded copy
+// touched and the heap copy), then served from memory with no fs or gzip
+// work per request.
 type webFile struct {
+	fsys fs.FS
+	name string
+
+	loadOnce     sync.Once
+	loadErr      error
 	body         []byte
 	contentType  string
 	etag         string
@@ -63,20 +70,16 @@ var webContentTypes = map[string]string{
 	".txt":         "text/plain; charset=utf-8",
 }
 
-// newWebUI loads every file of fsys into memory. A build without index.html
-// is a packaging error that must not reach production unnoticed, hence the
-// error rather than a blank page.
+// newWebUI indexes the files of fsys (their contents are read on first
+// request). A build without index.html is a packaging error that must not
+// reach production unnoticed, hence the error rather than a blank page.
 func newWebUI(fsys fs.FS, limiter *middleware.RateLimiter) (*webUI, error) {
 	ui := &webUI{files: map[string]*webFile{}, limiter: limiter}
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		body, err := fs.ReadFile(fsys, p)
-		if err != nil {
-			return err
-		}
-		ui.files[p] = newWebFile(p, body)
+		ui.files[p] = &webFile{fsys: fsys, name: p}
 		return nil
 	})
 	if err != nil {
@@ -89,17 +92,27 @@ func newWebUI(fsys fs.FS, limiter *middleware.RateLimiter) (*webUI, error) {
 	return ui, nil
 }
 
-func newWebFile(name string, body []byte) *webFile {
-	ext := strings.ToLower(path.Ext(name))
-	ct, ok := webContentTypes[ext]
-	if !ok {
-		if ct = mime.TypeByExtension(ext); ct == "" {
-			ct = "application/octet-stream"
+// load reads the file and derives its headers, once.
+func (f *webFile) load() error {
+	f.loadOnce.Do(func() {
+		body, err := fs.ReadFile(f.fsys, f.name)
+		if err != nil {
+			f.loadErr = err
+			return
 		}
-	}
-	sum := sha256.Sum256(body)
-	return &webFile{body: body, contentType: ct, etag: `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`,
-		compressible: len(body) > 1024 && (strings.HasPrefix(ct, "text/") || strings.Contains(ct, "json") || strings.Contains(ct, "svg"))}
+		ext := strings.ToLower(path.Ext(f.name))
+		ct, ok := webContentTypes[ext]
+		if !ok {
+			if ct = mime.TypeByExtension(ext); ct == "" {
+				ct = "application/octet-stream"
+			}
+		}
+		sum := sha256.Sum256(body)
+		f.body, f.contentType = body, ct
+		f.etag = `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
+		f.compressible = len(body) > 1024 && (strings.HasPrefix(ct, "text/") || strings.Contains(ct, "json") || strings.Contains(ct, "svg"))
+	})
+	return f.loadErr
 }
 
 // gzipBody returns the gzipped body, or nil when the file is not worth
@@ -156,6 +169,10 @@ func (ui *webUI) serve(c *gin.Context) {
 // write sends f, answering 304 to a matching If-None-Match (index.html is
 // revalidated on every load) and the gzipped body to clients that take it.
 func (ui *webUI) write(c *gin.Context, f *webFile) {
+	if err := f.load(); err != nil {
+		c.String(http.StatusInternalServerError, "the web UI build is unreadable")
+		return
+	}
 	h := c.Writer.Header()
 	h.Set("ETag", f.etag)
 	h.Set("X-Content-Type-Options", "nosniff")
