@@ -322,10 +322,14 @@ func (c *Cache) GiveQuota(ctx context.Context, u *UserEntry, t *TokenEntry, amou
 	ui, ti := u.Info(), t.Info()
 	if ti.Unlimited {
 		// An unlimited key has no balance to give back to.
-		c.addBalances(ctx, ui.ID, 0, amount, u, nil)
+		if !c.bal.useRedis() || !c.deferCredit(u, nil, amount) {
+			c.addBalances(ctx, ui.ID, 0, amount, u, nil)
+		}
 		return
 	}
-	c.addBalances(ctx, ui.ID, ti.ID, amount, u, t)
+	if !c.bal.useRedis() || !c.deferCredit(u, t, amount) {
+		c.addBalances(ctx, ui.ID, ti.ID, amount, u, t)
+	}
 }
 
 // AddUserQuota changes a user's live balance by delta (the SQL side is the

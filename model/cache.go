@@ -27,6 +27,7 @@ type Cache struct {
 	bal      balances
 	onChange atomic.Pointer[func(kind string, id int)]
 	cooling  coolingChannels
+	credits  creditBuffer
 }
 
 // NewCache builds an empty cache over store; call Load before serving.

@@ -1,0 +1,68 @@
+package model
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Deferred credits reach Redis together after the delay: until then the
+// balance is lower than it will be (never higher), then exact.
+func TestDeferredCreditsArriveTogether(t *testing.T) {
+	c, u, tok := ledgerFixture(t, 1000, 1000, false)
+	rdb, _ := attach(t, c, redisURL(t))
+	c.DeferCredits(200 * time.Millisecond)
+	ctx := context.Background()
+	if err := c.TakeQuota(ctx, u, tok, 600); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.GiveQuota(ctx, u, tok, 100)
+		}()
+	}
+	wg.Wait()
+	userKey, tokenKey := c.bal.userKey(u.Info().ID), c.bal.tokenKey(tok.Info().ID)
+	if v, _ := rdb.Get(ctx, userKey).Int64(); v != 400 {
+		t.Fatalf("user balance in Redis %d before the flush, want 400 (credits held back)", v)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		uv, _ := rdb.Get(ctx, userKey).Int64()
+		tv, _ := rdb.Get(ctx, tokenKey).Int64()
+		if uv == 700 && tv == 700 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the delay: user %d key %d in Redis, want 700 and 700", uv, tv)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if q, _ := c.UserQuota(ctx, u.Info().ID); q != 700 {
+		t.Fatalf("UserQuota %d, want 700", q)
+	}
+}
+
+// Shutdown's FlushCredits sends what is queued at once.
+func TestFlushCreditsSendsAtOnce(t *testing.T) {
+	c, u, tok := ledgerFixture(t, 1000, 1000, false)
+	rdb, _ := attach(t, c, redisURL(t))
+	c.DeferCredits(time.Hour)
+	ctx := context.Background()
+	if err := c.TakeQuota(ctx, u, tok, 500); err != nil {
+		t.Fatal(err)
+	}
+	c.GiveQuota(ctx, u, tok, 200)
+	c.FlushCredits(ctx)
+	if v, _ := rdb.Get(ctx, c.bal.tokenKey(tok.Info().ID)).Int64(); v != 700 {
+		t.Fatalf("key balance %d after FlushCredits, want 700", v)
+	}
+	c.FlushCredits(ctx) // nothing queued: a no-op
+	if v, _ := rdb.Get(ctx, c.bal.userKey(u.Info().ID)).Int64(); v != 700 {
+		t.Fatalf("user balance %d after a second flush, want 700", v)
+	}
+}
