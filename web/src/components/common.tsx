@@ -1,8 +1,28 @@
 // Building blocks every page shares: error, empty and loading states, copy,
 // paging and confirmation.
-import { useState, type ReactNode } from 'react';
-import { Alert, Button, Center, Group, Loader, Pagination, Select, Stack, Text, Title, Tooltip, ActionIcon, Popover } from '@mantine/core';
+import { useState, type CSSProperties, type FormEvent, type ReactNode } from 'react';
+import {
+  Alert,
+  Button,
+  Center,
+  Code,
+  Group,
+  Loader,
+  Modal,
+  Pagination,
+  Paper,
+  Select,
+  Stack,
+  Table,
+  Text,
+  TextInput,
+  Title,
+  Tooltip,
+  ActionIcon,
+  Popover,
+} from '@mantine/core';
 import { useT } from '../i18n';
+import { LangSwitch, ThemeToggle } from './chrome';
 
 /** Shows an API error's message, with a retry button when the caller can retry. */
 export function ErrorAlert({ error, onRetry, title }: { error: Error | null | undefined; onRetry?: () => void; title?: string }) {
@@ -78,6 +98,184 @@ export function PageState({
   if (loading && !hasData) return <Loading />;
   if (!loading && !hasData && empty) return <>{empty}</>;
   return <>{children}</>;
+}
+
+/**
+ * A list's states with the usual empty message: when a filter hid every
+ * row it says so, otherwise it says what is missing and offers the action.
+ */
+export function ListState({
+  list,
+  hasData,
+  filtered,
+  emptyTitle,
+  emptyHint,
+  action,
+  children,
+}: {
+  list: { loading: boolean; error: Error | null; reload: () => void };
+  hasData: boolean;
+  filtered: boolean;
+  emptyTitle: string;
+  emptyHint: string;
+  action?: ReactNode;
+  children: ReactNode;
+}) {
+  const { t } = useT();
+  return (
+    <PageState
+      loading={list.loading}
+      error={list.error}
+      onRetry={list.reload}
+      hasData={hasData}
+      empty={<Empty title={filtered ? t('common.noMatch') : emptyTitle} hint={filtered ? t('common.noMatchHint') : emptyHint} action={!filtered && action} />}
+    >
+      {children}
+    </PageState>
+  );
+}
+
+/** A striped, scrollable table; a column given as false is left out. */
+export function DataTable({
+  minWidth,
+  columns,
+  testid,
+  hover = true,
+  children,
+}: {
+  minWidth: number;
+  columns: (ReactNode | false)[];
+  testid?: string;
+  hover?: boolean;
+  children: ReactNode;
+}) {
+  return (
+    <Table.ScrollContainer minWidth={minWidth}>
+      <Table striped highlightOnHover={hover} data-testid={testid}>
+        <Table.Thead>
+          <Table.Tr>{columns.map((c, i) => (c === false ? null : <Table.Th key={i}>{c}</Table.Th>))}</Table.Tr>
+        </Table.Thead>
+        <Table.Tbody>{children}</Table.Tbody>
+      </Table>
+    </Table.ScrollContainer>
+  );
+}
+
+/** The search box of a list page's header; onSearch gets the trimmed text. */
+export function SearchForm({
+  value,
+  onChange,
+  onSearch,
+  placeholder,
+  children,
+}: {
+  value: string;
+  onChange: (v: string) => void;
+  onSearch: (v: string) => void;
+  placeholder?: string;
+  children?: ReactNode;
+}) {
+  const { t } = useT();
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        onSearch(value.trim());
+      }}
+    >
+      <Group gap="xs">
+        <TextInput size="xs" placeholder={placeholder ?? t('common.searchByName')} aria-label={t('common.search')} value={value} onChange={(e) => onChange(e.currentTarget.value)} />
+        {children}
+        <Button size="xs" variant="default" type="submit">
+          {t('common.search')}
+        </Button>
+      </Group>
+    </form>
+  );
+}
+
+/** A form's cancel and submit buttons. */
+export function FormActions({ onCancel, busy, disabled, children }: { onCancel: () => void; busy: boolean; disabled?: boolean; children: ReactNode }) {
+  const { t } = useT();
+  return (
+    <Group justify="flex-end">
+      <Button variant="default" onClick={onCancel}>
+        {t('common.cancel')}
+      </Button>
+      <Button type="submit" loading={busy} disabled={disabled}>
+        {children}
+      </Button>
+    </Group>
+  );
+}
+
+/** Shows something secret once, with a warning and a copy button. */
+export function RevealModal({
+  opened,
+  value,
+  onClose,
+  title,
+  warning,
+  copyLabel,
+  testid,
+  style,
+}: {
+  opened: boolean;
+  value: string;
+  onClose: () => void;
+  title: string;
+  warning: string;
+  copyLabel: string;
+  testid?: string;
+  style?: CSSProperties;
+}) {
+  const { t } = useT();
+  return (
+    <Modal opened={opened} onClose={onClose} title={title} size="lg" closeOnClickOutside={false}>
+      <Stack>
+        <Alert color="yellow" variant="light">
+          {warning}
+        </Alert>
+        <Code block data-testid={testid} style={style}>
+          {value}
+        </Code>
+        <Group justify="flex-end">
+          <CopyButton value={value} label={copyLabel} />
+          <Button onClick={onClose}>{t('common.done')}</Button>
+        </Group>
+      </Stack>
+    </Modal>
+  );
+}
+
+/** A form's onSubmit that keeps the page and runs fn (usually a useAction's run). */
+export function submitWith(fn: () => unknown) {
+  return (e: FormEvent) => {
+    e.preventDefault();
+    void fn();
+  };
+}
+
+/** The card of the sign-in and setup screens: a title, the language and theme switches, and the form. */
+export function AuthCard({ title, maw, onSubmit, children }: { title: string; maw: number; onSubmit: (e: FormEvent) => void; children: ReactNode }) {
+  return (
+    <Center mih="100vh" p="md">
+      <Paper withBorder shadow="sm" p="xl" w="100%" maw={maw}>
+        <form onSubmit={onSubmit}>
+          <Stack>
+            <Group justify="space-between">
+              <Title order={2}>{title}</Title>
+              <Group gap="xs">
+                <LangSwitch />
+                <ThemeToggle />
+              </Group>
+            </Group>
+            {children}
+          </Stack>
+        </form>
+      </Paper>
+    </Center>
+  );
 }
 
 export function PageHeader({ title, children }: { title: string; children?: ReactNode }) {

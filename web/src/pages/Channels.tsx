@@ -21,8 +21,8 @@ import {
 import { notifications } from '@mantine/notifications';
 import { api, apiRaw, items, qs, type Channel, type Page } from '../api';
 import { useT, type TFunc } from '../i18n';
-import { useLoad } from '../hooks';
-import { ConfirmButton, Empty, ErrorAlert, PageHeader, PageState, Pager } from '../components/common';
+import { useAction, useLoad } from '../hooks';
+import { ConfirmButton, DataTable, ErrorAlert, FormActions, ListState, PageHeader, Pager, SearchForm, submitWith } from '../components/common';
 import { JsonField, KeyValueEditor } from '../components/KeyValueEditor';
 import { parseJsonObject } from '../json';
 import { dateTime, splitList, usd } from '../format';
@@ -157,8 +157,10 @@ export function ChannelForm({
 }) {
   const { t } = useT();
   const [d, setD] = useState<Draft>(initial);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<Error | null>(null);
+  const { run: save, busy, error } = useAction(async () => {
+    const c = await api<Channel>(d.id ? 'PUT' : 'POST', '/api/channel/', toBody(d));
+    onSaved(c);
+  });
   const [fetched, setFetched] = useState<string[]>([]);
   const [fetching, setFetching] = useState(false);
   const [fetchError, setFetchError] = useState<Error | null>(null);
@@ -187,21 +189,7 @@ export function ChannelForm({
   }
 
   return (
-    <form
-      onSubmit={async (e) => {
-        e.preventDefault();
-        setBusy(true);
-        setError(null);
-        try {
-          const c = await api<Channel>(d.id ? 'PUT' : 'POST', '/api/channel/', toBody(d));
-          onSaved(c);
-        } catch (err) {
-          setError(err as Error);
-        } finally {
-          setBusy(false);
-        }
-      }}
-    >
+    <form onSubmit={submitWith(save)}>
       <Stack>
         <ErrorAlert error={error} />
         <SimpleGrid cols={{ base: 1, sm: 2 }}>
@@ -308,14 +296,9 @@ export function ChannelForm({
           placeholder='{"temperature": 0.2}'
         />
         <JsonField label={t('channels.setting')} value={d.setting} onChange={(v) => set({ setting: v })} placeholder="{}" />
-        <Group justify="flex-end">
-          <Button variant="default" onClick={onCancel}>
-            {t('common.cancel')}
-          </Button>
-          <Button type="submit" loading={busy} disabled={!jsonOk || !d.name.trim() || d.models.length === 0 || (!d.id && !d.key.trim())}>
-            {d.id ? t('common.save') : t('channels.create')}
-          </Button>
-        </Group>
+        <FormActions onCancel={onCancel} busy={busy} disabled={!jsonOk || !d.name.trim() || d.models.length === 0 || (!d.id && !d.key.trim())}>
+          {d.id ? t('common.save') : t('channels.create')}
+        </FormActions>
       </Stack>
     </form>
   );
@@ -324,21 +307,11 @@ export function ChannelForm({
 function TagActions({ onDone }: { onDone: () => void }) {
   const { t } = useT();
   const [tag, setTag] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<Error | null>(null);
-  async function run(action: 'enabled' | 'disabled') {
-    setBusy(true);
-    setError(null);
-    try {
-      const r = await api<{ channels: number }>('POST', `/api/channel/tag/${action}`, { tag: tag.trim() });
-      notifications.show({ color: 'teal', message: t(action === 'enabled' ? 'channels.tagEnabled' : 'channels.tagDisabled', { n: r.channels, tag }) });
-      onDone();
-    } catch (e) {
-      setError(e as Error);
-    } finally {
-      setBusy(false);
-    }
-  }
+  const { run, busy, error } = useAction(async (action: 'enabled' | 'disabled') => {
+    const r = await api<{ channels: number }>('POST', `/api/channel/tag/${action}`, { tag: tag.trim() });
+    notifications.show({ color: 'teal', message: t(action === 'enabled' ? 'channels.tagEnabled' : 'channels.tagDisabled', { n: r.channels, tag }) });
+    onDone();
+  });
   return (
     <Card withBorder p="sm">
       <Group gap="xs" align="flex-end" wrap="wrap">
@@ -415,37 +388,33 @@ export default function Channels() {
   return (
     <Stack>
       <PageHeader title={t('nav.channels')}>
-        <form
-          onSubmit={(e) => {
-            e.preventDefault();
+        <SearchForm
+          value={keyword}
+          onChange={setKeyword}
+          onSearch={(k) => {
             setPage(1);
-            setFilter((f) => ({ ...f, keyword: keyword.trim() }));
+            setFilter((f) => ({ ...f, keyword: k }));
           }}
+          placeholder={t('channels.searchHint')}
         >
-          <Group gap="xs">
-            <TextInput size="xs" placeholder={t('channels.searchHint')} aria-label={t('common.search')} value={keyword} onChange={(e) => setKeyword(e.currentTarget.value)} />
-            <Select
-              size="xs"
-              w={150}
-              placeholder={t('field.status')}
-              aria-label={t('field.status')}
-              clearable
-              value={filter.status || null}
-              onChange={(v) => {
-                setPage(1);
-                setFilter((f) => ({ ...f, status: v ?? '' }));
-              }}
-              data={[
-                { value: '1', label: t('status.enabled') },
-                { value: '2', label: t('status.disabled') },
-                { value: '3', label: t('status.autoDisabled') },
-              ]}
-            />
-            <Button size="xs" variant="default" type="submit">
-              {t('common.search')}
-            </Button>
-          </Group>
-        </form>
+          <Select
+            size="xs"
+            w={150}
+            placeholder={t('field.status')}
+            aria-label={t('field.status')}
+            clearable
+            value={filter.status || null}
+            onChange={(v) => {
+              setPage(1);
+              setFilter((f) => ({ ...f, status: v ?? '' }));
+            }}
+            data={[
+              { value: '1', label: t('status.enabled') },
+              { value: '2', label: t('status.disabled') },
+              { value: '3', label: t('status.autoDisabled') },
+            ]}
+          />
+        </SearchForm>
         <Button size="xs" variant="light" onClick={testAll} loading={testingAll}>
           {t('channels.testAll')}
         </Button>
@@ -455,112 +424,102 @@ export default function Channels() {
       </PageHeader>
       <TagActions onDone={list.reload} />
       <ErrorAlert error={actionError} />
-      <PageState
-        loading={list.loading}
-        error={list.error}
-        onRetry={list.reload}
+      <ListState
+        list={list}
         hasData={rows.length > 0}
-        empty={
-          <Empty
-            title={filtered ? t('common.noMatch') : t('channels.empty')}
-            hint={filtered ? t('common.noMatchHint') : t('channels.emptyHint')}
-            action={
-              !filtered && (
-                <Button size="xs" onClick={() => setEditing({ ...emptyDraft })}>
-                  {t('channels.create')}
-                </Button>
-              )
-            }
-          />
+        filtered={filtered}
+        emptyTitle={t('channels.empty')}
+        emptyHint={t('channels.emptyHint')}
+        action={
+          <Button size="xs" onClick={() => setEditing({ ...emptyDraft })}>
+            {t('channels.create')}
+          </Button>
         }
       >
-        <Table.ScrollContainer minWidth={1100}>
-          <Table striped highlightOnHover data-testid="channels-table">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>ID</Table.Th>
-                <Table.Th>{t('field.name')}</Table.Th>
-                <Table.Th>{t('channels.type')}</Table.Th>
-                <Table.Th>{t('field.status')}</Table.Th>
-                <Table.Th>{t('channels.models')}</Table.Th>
-                <Table.Th>{t('channels.priority')}</Table.Th>
-                <Table.Th>{t('channels.weight')}</Table.Th>
-                <Table.Th>{t('channels.responseTime')}</Table.Th>
-                <Table.Th>{t('field.used')}</Table.Th>
-                <Table.Th>{t('channels.tag')}</Table.Th>
-                <Table.Th>{t('common.actions')}</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {rows.map((c) => (
-                <Table.Tr key={c.id} data-testid={`channel-row-${c.name}`}>
-                  <Table.Td>{c.id}</Table.Td>
-                  <Table.Td>{c.name}</Table.Td>
-                  <Table.Td>{typeName(c.type)}</Table.Td>
-                  <Table.Td>{channelStatus(t, c.status)}</Table.Td>
-                  <Table.Td maw={220}>
-                    <Tooltip label={c.models} multiline maw={400}>
-                      <Text size="sm" truncate>
-                        {c.models}
-                      </Text>
-                    </Tooltip>
-                  </Table.Td>
-                  <Table.Td>{c.priority}</Table.Td>
-                  <Table.Td>{c.weight}</Table.Td>
-                  <Table.Td data-testid="response-time">
-                    {c.test_time > 0 ? (
-                      <Tooltip label={dateTime(c.test_time)}>
-                        <Text size="sm">{c.response_time} ms</Text>
-                      </Tooltip>
-                    ) : (
-                      <Text size="sm" c="dimmed">
-                        {t('channels.untested')}
-                      </Text>
-                    )}
-                  </Table.Td>
-                  <Table.Td>{usd(c.used_quota)}</Table.Td>
-                  <Table.Td>{c.tag || '—'}</Table.Td>
-                  <Table.Td>
-                    <Group gap={4} wrap="nowrap">
-                      <Button size="xs" variant="light" loading={busyId === c.id} onClick={() => test(c)}>
-                        {t('channels.test')}
-                      </Button>
-                      <Button size="xs" variant="default" onClick={() => setEditing(toDraft(c))}>
-                        {t('common.edit')}
-                      </Button>
-                      <Button
-                        size="xs"
-                        variant="light"
-                        color={c.status === 1 ? 'orange' : 'green'}
-                        onClick={() =>
-                          act(c.id, async () => {
-                            await api('PUT', '/api/channel/', { ...c, key: '', status: c.status === 1 ? 2 : 1 });
-                            return c.status === 1 ? t('channels.disabled') : t('channels.enabled');
-                          })
-                        }
-                      >
-                        {c.status === 1 ? t('common.disable') : t('common.enable')}
-                      </Button>
-                      <ConfirmButton
-                        message={t('channels.confirmDelete', { name: c.name })}
-                        onConfirm={() =>
-                          act(c.id, async () => {
-                            await api('DELETE', `/api/channel/${c.id}`);
-                            return t('common.deleted');
-                          })
-                        }
-                      >
-                        {t('common.delete')}
-                      </ConfirmButton>
-                    </Group>
-                  </Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
-        </Table.ScrollContainer>
+        <DataTable
+          minWidth={1100}
+          testid="channels-table"
+          columns={[
+            'ID',
+            t('field.name'),
+            t('channels.type'),
+            t('field.status'),
+            t('channels.models'),
+            t('channels.priority'),
+            t('channels.weight'),
+            t('channels.responseTime'),
+            t('field.used'),
+            t('channels.tag'),
+            t('common.actions'),
+          ]}
+        >
+          {rows.map((c) => (
+            <Table.Tr key={c.id} data-testid={`channel-row-${c.name}`}>
+              <Table.Td>{c.id}</Table.Td>
+              <Table.Td>{c.name}</Table.Td>
+              <Table.Td>{typeName(c.type)}</Table.Td>
+              <Table.Td>{channelStatus(t, c.status)}</Table.Td>
+              <Table.Td maw={220}>
+                <Tooltip label={c.models} multiline maw={400}>
+                  <Text size="sm" truncate>
+                    {c.models}
+                  </Text>
+                </Tooltip>
+              </Table.Td>
+              <Table.Td>{c.priority}</Table.Td>
+              <Table.Td>{c.weight}</Table.Td>
+              <Table.Td data-testid="response-time">
+                {c.test_time > 0 ? (
+                  <Tooltip label={dateTime(c.test_time)}>
+                    <Text size="sm">{c.response_time} ms</Text>
+                  </Tooltip>
+                ) : (
+                  <Text size="sm" c="dimmed">
+                    {t('channels.untested')}
+                  </Text>
+                )}
+              </Table.Td>
+              <Table.Td>{usd(c.used_quota)}</Table.Td>
+              <Table.Td>{c.tag || '—'}</Table.Td>
+              <Table.Td>
+                <Group gap={4} wrap="nowrap">
+                  <Button size="xs" variant="light" loading={busyId === c.id} onClick={() => test(c)}>
+                    {t('channels.test')}
+                  </Button>
+                  <Button size="xs" variant="default" onClick={() => setEditing(toDraft(c))}>
+                    {t('common.edit')}
+                  </Button>
+                  <Button
+                    size="xs"
+                    variant="light"
+                    color={c.status === 1 ? 'orange' : 'green'}
+                    onClick={() =>
+                      act(c.id, async () => {
+                        await api('PUT', '/api/channel/', { ...c, key: '', status: c.status === 1 ? 2 : 1 });
+                        return c.status === 1 ? t('channels.disabled') : t('channels.enabled');
+                      })
+                    }
+                  >
+                    {c.status === 1 ? t('common.disable') : t('common.enable')}
+                  </Button>
+                  <ConfirmButton
+                    message={t('channels.confirmDelete', { name: c.name })}
+                    onConfirm={() =>
+                      act(c.id, async () => {
+                        await api('DELETE', `/api/channel/${c.id}`);
+                        return t('common.deleted');
+                      })
+                    }
+                  >
+                    {t('common.delete')}
+                  </ConfirmButton>
+                </Group>
+              </Table.Td>
+            </Table.Tr>
+          ))}
+        </DataTable>
         <Pager page={page} pageSize={size} total={list.data?.total ?? 0} onPage={setPage} onPageSize={(s) => (setSize(s), setPage(1))} />
-      </PageState>
+      </ListState>
       <Modal opened={!!editing} onClose={() => setEditing(null)} title={editing?.id ? t('channels.edit') : t('channels.create')} size="xl">
         {editing && (
           <ChannelForm

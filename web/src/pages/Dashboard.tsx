@@ -6,8 +6,8 @@ import { notifications } from '@mantine/notifications';
 import { api, items, qs, type LogStat, type Page, type Token, type UsageRow } from '../api';
 import { isAdmin, useAuth } from '../auth';
 import { useT } from '../i18n';
-import { useLoad } from '../hooks';
-import { Empty, ErrorAlert, Loading, PageHeader } from '../components/common';
+import { useAction, useLoad } from '../hooks';
+import { Empty, ErrorAlert, Loading, PageHeader, submitWith } from '../components/common';
 import { Link } from '../router';
 import { num, nowUnix, usd } from '../format';
 import { rank, timeSeries, type Metric } from '../usage';
@@ -41,30 +41,18 @@ function Stat({ label, value, hint, testid }: { label: string; value: string; hi
 function Redeem({ onDone }: { onDone: () => void }) {
   const { t } = useT();
   const [code, setCode] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<Error | null>(null);
+  const { run: save, busy, error } = useAction(async () => {
+    const q = await api<number>('POST', '/api/user/topup', { key: code.trim() });
+    notifications.show({ color: 'teal', message: t('dash.redeemed', { quota: usd(q) }) });
+    setCode('');
+    onDone();
+  });
   return (
     <Card withBorder>
       <Text fw={600} mb="xs">
         {t('dash.redeem')}
       </Text>
-      <form
-        onSubmit={async (e) => {
-          e.preventDefault();
-          setBusy(true);
-          setError(null);
-          try {
-            const q = await api<number>('POST', '/api/user/topup', { key: code.trim() });
-            notifications.show({ color: 'teal', message: t('dash.redeemed', { quota: usd(q) }) });
-            setCode('');
-            onDone();
-          } catch (err) {
-            setError(err as Error);
-          } finally {
-            setBusy(false);
-          }
-        }}
-      >
+      <form onSubmit={submitWith(save)}>
         <Group align="flex-end" gap="xs">
           <TextInput style={{ flex: 1 }} placeholder={t('dash.redeemPlaceholder')} value={code} onChange={(e) => setCode(e.currentTarget.value)} />
           <Button type="submit" loading={busy} disabled={!code.trim()}>

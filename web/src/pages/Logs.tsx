@@ -4,7 +4,7 @@ import { api, items, qs, type Log, type LogStat, type Page } from '../api';
 import { isAdmin, useAuth } from '../auth';
 import { useT, type TFunc } from '../i18n';
 import { useLoad } from '../hooks';
-import { Empty, ErrorAlert, PageHeader, PageState, Pager } from '../components/common';
+import { DataTable, ErrorAlert, ListState, PageHeader, Pager } from '../components/common';
 import { dateTime, fromLocalInput, num, usd } from '../format';
 import { Link } from '../router';
 
@@ -252,69 +252,59 @@ export default function Logs() {
         </form>
         <ErrorAlert error={stat.error} />
       </Card>
-      <PageState
-        loading={list.loading}
-        error={list.error}
-        onRetry={list.reload}
+      <ListState
+        list={list}
         hasData={rows.length > 0}
-        empty={
-          <Empty
-            title={filtered ? t('common.noMatch') : t('logs.empty')}
-            hint={filtered ? t('common.noMatchHint') : t('logs.emptyHint')}
-            action={
-              !filtered && (
-                <Button component={Link} to="/playground" size="xs" variant="light">
-                  {t('nav.playground')}
-                </Button>
-              )
-            }
-          />
+        filtered={filtered}
+        emptyTitle={t('logs.empty')}
+        emptyHint={t('logs.emptyHint')}
+        action={
+          <Button component={Link} to="/playground" size="xs" variant="light">
+            {t('nav.playground')}
+          </Button>
         }
       >
-        <Table.ScrollContainer minWidth={1150}>
-          <Table striped highlightOnHover data-testid="logs-table">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>{t('logs.time')}</Table.Th>
-                <Table.Th>{t('logs.typeLabel')}</Table.Th>
-                {admin && <Table.Th>{t('field.username')}</Table.Th>}
-                <Table.Th>{t('logs.token')}</Table.Th>
-                <Table.Th>{t('field.model')}</Table.Th>
-                {admin && <Table.Th>{t('logs.channel')}</Table.Th>}
-                <Table.Th>{t('logs.prompt')}</Table.Th>
-                <Table.Th>{t('logs.completion')}</Table.Th>
-                <Table.Th>{t('logs.charged')}</Table.Th>
-                <Table.Th>{t('logs.useTime')}</Table.Th>
-                <Table.Th />
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {rows.map((l) => (
-                <Table.Tr key={l.id} style={{ cursor: 'pointer' }} onClick={() => setOpen(l)} data-testid="log-row">
-                  <Table.Td style={{ whiteSpace: 'nowrap' }}>{dateTime(l.created_at)}</Table.Td>
-                  <Table.Td style={{ minWidth: 110 }}>{logType(t, l.type)}</Table.Td>
-                  {admin && <Table.Td>{l.username}</Table.Td>}
-                  <Table.Td>{l.token_name || '—'}</Table.Td>
-                  <Table.Td>{l.model_name || (l.type === 3 || l.type === 4 ? <Text size="xs">{l.content}</Text> : '—')}</Table.Td>
-                  {admin && <Table.Td>{l.channel || '—'}</Table.Td>}
-                  <Table.Td>{num(l.prompt_tokens)}</Table.Td>
-                  <Table.Td>{num(l.completion_tokens)}</Table.Td>
-                  <Table.Td data-testid="log-quota">{usd(l.quota)}</Table.Td>
-                  <Table.Td>
-                    {l.use_time}s{l.is_stream ? ` · ${t('logs.stream')}` : ''}
-                  </Table.Td>
-                  <Table.Td>
-                    <Button size="xs" variant="subtle">
-                      {t('logs.details')}
-                    </Button>
-                  </Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
-        </Table.ScrollContainer>
+        <DataTable
+          minWidth={1150}
+          testid="logs-table"
+          columns={[
+            t('logs.time'),
+            t('logs.typeLabel'),
+            admin && t('field.username'),
+            t('logs.token'),
+            t('field.model'),
+            admin && t('logs.channel'),
+            t('logs.prompt'),
+            t('logs.completion'),
+            t('logs.charged'),
+            t('logs.useTime'),
+            null,
+          ]}
+        >
+          {rows.map((l) => (
+            <Table.Tr key={l.id} style={{ cursor: 'pointer' }} onClick={() => setOpen(l)} data-testid="log-row">
+              <Table.Td style={{ whiteSpace: 'nowrap' }}>{dateTime(l.created_at)}</Table.Td>
+              <Table.Td style={{ minWidth: 110 }}>{logType(t, l.type)}</Table.Td>
+              {admin && <Table.Td>{l.username}</Table.Td>}
+              <Table.Td>{l.token_name || '—'}</Table.Td>
+              <Table.Td>{l.model_name || (l.type === 3 || l.type === 4 ? <Text size="xs">{l.content}</Text> : '—')}</Table.Td>
+              {admin && <Table.Td>{l.channel || '—'}</Table.Td>}
+              <Table.Td>{num(l.prompt_tokens)}</Table.Td>
+              <Table.Td>{num(l.completion_tokens)}</Table.Td>
+              <Table.Td data-testid="log-quota">{usd(l.quota)}</Table.Td>
+              <Table.Td>
+                {l.use_time}s{l.is_stream ? ` · ${t('logs.stream')}` : ''}
+              </Table.Td>
+              <Table.Td>
+                <Button size="xs" variant="subtle">
+                  {t('logs.details')}
+                </Button>
+              </Table.Td>
+            </Table.Tr>
+          ))}
+        </DataTable>
         <Pager page={page} pageSize={size} total={list.data?.total ?? 0} onPage={setPage} onPageSize={(s) => (setSize(s), setPage(1))} />
-      </PageState>
+      </ListState>
       <Drawer opened={!!open} onClose={() => setOpen(null)} position="right" size="md" title={t('logs.detailTitle', { id: open?.id ?? '' })}>
         {open && <LogDetail log={open} />}
       </Drawer>

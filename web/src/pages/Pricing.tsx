@@ -3,7 +3,7 @@ import { Badge, Card, Group, Select, Stack, Table, Text, TextInput } from '@mant
 import { apiRaw, type PricingRow } from '../api';
 import { useT } from '../i18n';
 import { useLoad } from '../hooks';
-import { Empty, PageHeader, PageState } from '../components/common';
+import { DataTable, ListState, PageHeader } from '../components/common';
 
 interface PricingAnswer {
   rows: PricingRow[];
@@ -66,60 +66,52 @@ export default function Pricing() {
           </Text>
         </Card>
       )}
-      <PageState
-        loading={load.loading}
-        error={load.error}
-        onRetry={load.reload}
-        hasData={rows.length > 0}
-        empty={<Empty title={search ? t('common.noMatch') : t('pricing.empty')} hint={search ? t('common.noMatchHint') : t('pricing.emptyHint')} />}
-      >
-        <Table.ScrollContainer minWidth={850}>
-          <Table striped data-testid="pricing-table">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>{t('field.model')}</Table.Th>
-                <Table.Th>{t('pricing.billing')}</Table.Th>
-                <Table.Th>{t('pricing.input')}</Table.Th>
-                <Table.Th>{t('pricing.output')}</Table.Th>
-                <Table.Th>{t('pricing.modelRatio')}</Table.Th>
-                <Table.Th>{t('pricing.completionRatio')}</Table.Th>
-                <Table.Th>{t('pricing.cacheRatio')}</Table.Th>
-                <Table.Th>{t('pricing.groups')}</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {rows.map((r) => (
-                <Table.Tr key={r.model_name}>
-                  <Table.Td>{r.model_name}</Table.Td>
-                  <Table.Td>{r.quota_type === 1 ? t('pricing.perCall') : t('pricing.perToken')}</Table.Td>
-                  {r.quota_type === 1 ? (
-                    <Table.Td colSpan={2}>
-                      {money(r.model_price * gr)} / {t('pricing.call')}
-                    </Table.Td>
-                  ) : (
-                    <>
-                      <Table.Td>{money(perMillion(r.model_ratio, gr))} / 1M</Table.Td>
-                      <Table.Td>{money(perMillion(r.model_ratio * r.completion_ratio, gr))} / 1M</Table.Td>
-                    </>
-                  )}
-                  <Table.Td>{r.quota_type === 1 ? '—' : r.model_ratio}</Table.Td>
-                  <Table.Td>{r.quota_type === 1 ? '—' : r.completion_ratio}</Table.Td>
-                  <Table.Td>{r.quota_type === 1 ? '—' : r.cache_ratio}</Table.Td>
-                  <Table.Td>
-                    <Group gap={4}>
-                      {r.enable_groups.map((g) => (
-                        <Badge key={g} size="xs" variant="outline" style={{ textTransform: 'none' }}>
-                          {g}
-                        </Badge>
-                      ))}
-                    </Group>
-                  </Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
-        </Table.ScrollContainer>
-      </PageState>
+      <ListState list={load} hasData={rows.length > 0} filtered={!!search} emptyTitle={t('pricing.empty')} emptyHint={t('pricing.emptyHint')}>
+        <DataTable
+          minWidth={850}
+          hover={false}
+          testid="pricing-table"
+          columns={[
+            t('field.model'),
+            t('pricing.billing'),
+            t('pricing.input'),
+            t('pricing.output'),
+            t('pricing.modelRatio'),
+            t('pricing.completionRatio'),
+            t('pricing.cacheRatio'),
+            t('pricing.groups'),
+          ]}
+        >
+          {rows.map((r) => (
+            <Table.Tr key={r.model_name}>
+              <Table.Td>{r.model_name}</Table.Td>
+              <Table.Td>{r.quota_type === 1 ? t('pricing.perCall') : t('pricing.perToken')}</Table.Td>
+              {r.quota_type === 1 ? (
+                <Table.Td colSpan={2}>
+                  {money(r.model_price * gr)} / {t('pricing.call')}
+                </Table.Td>
+              ) : (
+                <>
+                  <Table.Td>{money(perMillion(r.model_ratio, gr))} / 1M</Table.Td>
+                  <Table.Td>{money(perMillion(r.model_ratio * r.completion_ratio, gr))} / 1M</Table.Td>
+                </>
+              )}
+              <Table.Td>{r.quota_type === 1 ? '—' : r.model_ratio}</Table.Td>
+              <Table.Td>{r.quota_type === 1 ? '—' : r.completion_ratio}</Table.Td>
+              <Table.Td>{r.quota_type === 1 ? '—' : r.cache_ratio}</Table.Td>
+              <Table.Td>
+                <Group gap={4}>
+                  {r.enable_groups.map((g) => (
+                    <Badge key={g} size="xs" variant="outline" style={{ textTransform: 'none' }}>
+                      {g}
+                    </Badge>
+                  ))}
+                </Group>
+              </Table.Td>
+            </Table.Tr>
+          ))}
+        </DataTable>
+      </ListState>
     </Stack>
   );
 }

@@ -1,26 +1,10 @@
 import { useState } from 'react';
-import {
-  Alert,
-  Badge,
-  Button,
-  Checkbox,
-  Code,
-  Group,
-  Modal,
-  NumberInput,
-  Select,
-  Stack,
-  Switch,
-  Table,
-  TagsInput,
-  TextInput,
-  Textarea,
-} from '@mantine/core';
+import { Badge, Button, Checkbox, Code, Group, Modal, NumberInput, Select, Stack, Switch, Table, TagsInput, TextInput, Textarea } from '@mantine/core';
 import { notifications } from '@mantine/notifications';
 import { api, items, qs, type Page, type Token } from '../api';
 import { useT, type TFunc } from '../i18n';
-import { useLoad } from '../hooks';
-import { ConfirmButton, CopyButton, Empty, ErrorAlert, PageHeader, PageState, Pager } from '../components/common';
+import { useAction, useLoad } from '../hooks';
+import { ConfirmButton, DataTable, ErrorAlert, FormActions, ListState, PageHeader, Pager, RevealModal, SearchForm, submitWith } from '../components/common';
 import { dateTime, fromLocalInput, num, splitList, toLocalInput, usd } from '../format';
 
 export function tokenStatus(t: TFunc, s: number) {
@@ -109,26 +93,14 @@ export function TokenForm({
 }) {
   const { t } = useT();
   const [d, setD] = useState<Draft>(initial);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<Error | null>(null);
+  const { run: save, busy, error } = useAction(async () => {
+    const tk = await api<Token>(d.id ? 'PUT' : 'POST', '/api/token/', toBody(d));
+    onSaved(tk);
+  });
   const set = (p: Partial<Draft>) => setD((x) => ({ ...x, ...p }));
   const expiryMissing = !d.never_expires && !d.expired_at;
   return (
-    <form
-      onSubmit={async (e) => {
-        e.preventDefault();
-        setBusy(true);
-        setError(null);
-        try {
-          const tk = await api<Token>(d.id ? 'PUT' : 'POST', '/api/token/', toBody(d));
-          onSaved(tk);
-        } catch (err) {
-          setError(err as Error);
-        } finally {
-          setBusy(false);
-        }
-      }}
-    >
+    <form onSubmit={submitWith(save)}>
       <Stack>
         <ErrorAlert error={error} />
         <TextInput label={t('field.name')} name="name" required value={d.name} onChange={(e) => set({ name: e.currentTarget.value })} />
@@ -183,14 +155,9 @@ export function TokenForm({
           onChange={(v) => set({ group: v ?? '' })}
           clearable
         />
-        <Group justify="flex-end">
-          <Button variant="default" onClick={onCancel}>
-            {t('common.cancel')}
-          </Button>
-          <Button type="submit" loading={busy} disabled={!d.name.trim() || expiryMissing}>
-            {d.id ? t('common.save') : t('keys.create')}
-          </Button>
-        </Group>
+        <FormActions onCancel={onCancel} busy={busy} disabled={!d.name.trim() || expiryMissing}>
+          {d.id ? t('common.save') : t('keys.create')}
+        </FormActions>
       </Stack>
     </form>
   );
@@ -200,20 +167,16 @@ export function TokenForm({
 export function SecretModal({ secret, onClose }: { secret: string | null; onClose: () => void }) {
   const { t } = useT();
   return (
-    <Modal opened={!!secret} onClose={onClose} title={t('keys.secretTitle')} size="lg" closeOnClickOutside={false}>
-      <Stack>
-        <Alert color="yellow" variant="light">
-          {t('keys.secretOnce')}
-        </Alert>
-        <Code block data-testid="new-key-secret" style={{ wordBreak: 'break-all', whiteSpace: 'pre-wrap' }}>
-          {secret}
-        </Code>
-        <Group justify="flex-end">
-          <CopyButton value={secret ?? ''} label={t('keys.copySecret')} />
-          <Button onClick={onClose}>{t('common.done')}</Button>
-        </Group>
-      </Stack>
-    </Modal>
+    <RevealModal
+      opened={!!secret}
+      value={secret ?? ''}
+      onClose={onClose}
+      title={t('keys.secretTitle')}
+      warning={t('keys.secretOnce')}
+      copyLabel={t('keys.copySecret')}
+      testid="new-key-secret"
+      style={{ wordBreak: 'break-all', whiteSpace: 'pre-wrap' }}
+    />
   );
 }
 
@@ -249,102 +212,79 @@ export default function Tokens() {
   return (
     <Stack>
       <PageHeader title={t('nav.keys')}>
-        <form
-          onSubmit={(e) => {
-            e.preventDefault();
-            setPage(1);
-            setSearch(keyword.trim());
-          }}
-        >
-          <Group gap="xs">
-            <TextInput size="xs" placeholder={t('common.searchByName')} value={keyword} onChange={(e) => setKeyword(e.currentTarget.value)} aria-label={t('common.search')} />
-            <Button size="xs" variant="default" type="submit">
-              {t('common.search')}
-            </Button>
-          </Group>
-        </form>
+        <SearchForm value={keyword} onChange={setKeyword} onSearch={(k) => (setPage(1), setSearch(k))} />
         <Button size="xs" onClick={() => setEditing({ ...emptyDraft })} data-testid="create-key">
           {t('keys.create')}
         </Button>
       </PageHeader>
       <ErrorAlert error={actionError} />
-      <PageState
-        loading={list.loading}
-        error={list.error}
-        onRetry={list.reload}
+      <ListState
+        list={list}
         hasData={rows.length > 0}
-        empty={
-          <Empty
-            title={search ? t('common.noMatch') : t('keys.empty')}
-            hint={search ? t('common.noMatchHint') : t('keys.emptyHint')}
-            action={
-              !search && (
-                <Button size="xs" onClick={() => setEditing({ ...emptyDraft })}>
-                  {t('keys.create')}
-                </Button>
-              )
-            }
-          />
+        filtered={!!search}
+        emptyTitle={t('keys.empty')}
+        emptyHint={t('keys.emptyHint')}
+        action={
+          <Button size="xs" onClick={() => setEditing({ ...emptyDraft })}>
+            {t('keys.create')}
+          </Button>
         }
       >
-        <Table.ScrollContainer minWidth={900}>
-          <Table striped highlightOnHover data-testid="keys-table">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>{t('field.name')}</Table.Th>
-                <Table.Th>{t('field.key')}</Table.Th>
-                <Table.Th>{t('field.status')}</Table.Th>
-                <Table.Th>{t('field.remaining')}</Table.Th>
-                <Table.Th>{t('field.used')}</Table.Th>
-                <Table.Th>{t('keys.expires')}</Table.Th>
-                <Table.Th>{t('field.group')}</Table.Th>
-                <Table.Th>{t('common.actions')}</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {rows.map((k) => (
-                <Table.Tr key={k.id} data-testid={`key-row-${k.name}`}>
-                  <Table.Td>{k.name}</Table.Td>
-                  <Table.Td>
-                    <Code>{k.key}</Code>
-                  </Table.Td>
-                  <Table.Td>{tokenStatus(t, k.status)}</Table.Td>
-                  <Table.Td>{k.unlimited_quota ? t('keys.unlimited') : `${usd(k.remain_quota)} (${num(k.remain_quota)})`}</Table.Td>
-                  <Table.Td>{usd(k.used_quota)}</Table.Td>
-                  <Table.Td>{k.expired_time === -1 ? t('keys.never') : dateTime(k.expired_time)}</Table.Td>
-                  <Table.Td>{k.group || '—'}</Table.Td>
-                  <Table.Td>
-                    <Group gap={4} wrap="nowrap">
-                      <Button size="xs" variant="default" onClick={() => setEditing(toDraft(k))}>
-                        {t('common.edit')}
-                      </Button>
-                      <Button
-                        size="xs"
-                        variant="light"
-                        color={k.status === 2 ? 'green' : 'orange'}
-                        loading={busyId === k.id}
-                        onClick={() =>
-                          act(
-                            k.id,
-                            () => api('PUT', '/api/token/?status_only=true', { id: k.id, status: k.status === 2 ? 1 : 2 }),
-                            k.status === 2 ? t('keys.enabled') : t('keys.disabled'),
-                          )
-                        }
-                      >
-                        {k.status === 2 ? t('common.enable') : t('common.disable')}
-                      </Button>
-                      <ConfirmButton message={t('keys.confirmDelete', { name: k.name })} onConfirm={() => act(k.id, () => api('DELETE', `/api/token/${k.id}`), t('common.deleted'))}>
-                        {t('common.delete')}
-                      </ConfirmButton>
-                    </Group>
-                  </Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
-        </Table.ScrollContainer>
+        <DataTable
+          minWidth={900}
+          testid="keys-table"
+          columns={[
+            t('field.name'),
+            t('field.key'),
+            t('field.status'),
+            t('field.remaining'),
+            t('field.used'),
+            t('keys.expires'),
+            t('field.group'),
+            t('common.actions'),
+          ]}
+        >
+          {rows.map((k) => (
+            <Table.Tr key={k.id} data-testid={`key-row-${k.name}`}>
+              <Table.Td>{k.name}</Table.Td>
+              <Table.Td>
+                <Code>{k.key}</Code>
+              </Table.Td>
+              <Table.Td>{tokenStatus(t, k.status)}</Table.Td>
+              <Table.Td>{k.unlimited_quota ? t('keys.unlimited') : `${usd(k.remain_quota)} (${num(k.remain_quota)})`}</Table.Td>
+              <Table.Td>{usd(k.used_quota)}</Table.Td>
+              <Table.Td>{k.expired_time === -1 ? t('keys.never') : dateTime(k.expired_time)}</Table.Td>
+              <Table.Td>{k.group || '—'}</Table.Td>
+              <Table.Td>
+                <Group gap={4} wrap="nowrap">
+                  <Button size="xs" variant="default" onClick={() => setEditing(toDraft(k))}>
+                    {t('common.edit')}
+                  </Button>
+                  <Button
+                    size="xs"
+                    variant="light"
+                    color={k.status === 2 ? 'green' : 'orange'}
+                    loading={busyId === k.id}
+                    onClick={() =>
+                      act(
+                        k.id,
+                        () => api('PUT', '/api/token/?status_only=true', { id: k.id, status: k.status === 2 ? 1 : 2 }),
+                        k.status === 2 ? t('keys.enabled') : t('keys.disabled'),
+                      )
+                    }
+                  >
+                    {k.status === 2 ? t('common.enable') : t('common.disable')}
+                  </Button>
+                  <ConfirmButton message={t('keys.confirmDelete', { name: k.name })} onConfirm={() => act(k.id, () => api('DELETE', `/api/token/${k.id}`), t('common.deleted'))}>
+                    {t('common.delete')}
+                  </ConfirmButton>
+                </Group>
+              </Table.Td>
+            </Table.Tr>
+          ))}
+        </DataTable>
         <Pager page={page} pageSize={size} total={list.data?.total ?? 0} onPage={setPage} onPageSize={(s) => (setSize(s), setPage(1))} />
-      </PageState>
+      </ListState>
       <Modal opened={!!editing} onClose={() => setEditing(null)} title={editing?.id ? t('keys.edit') : t('keys.create')} size="lg">
         {editing && (
           <TokenForm

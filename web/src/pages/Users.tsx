@@ -4,8 +4,8 @@ import { notifications } from '@mantine/notifications';
 import { api, items, qs, type Page, type User } from '../api';
 import { useAuth } from '../auth';
 import { useT, type TFunc } from '../i18n';
-import { useLoad } from '../hooks';
-import { ConfirmButton, Empty, ErrorAlert, PageHeader, PageState, Pager } from '../components/common';
+import { useAction, useLoad } from '../hooks';
+import { ConfirmButton, DataTable, ErrorAlert, FormActions, ListState, PageHeader, Pager, SearchForm, submitWith } from '../components/common';
 import { num, usd } from '../format';
 
 export function roleBadge(t: TFunc, role: number) {
@@ -26,28 +26,16 @@ interface Draft {
 function UserForm({ initial, groups, onSaved, onCancel }: { initial: Draft; groups: string[]; onSaved: () => void; onCancel: () => void }) {
   const { t } = useT();
   const [d, setD] = useState(initial);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<Error | null>(null);
+  const { run: save, busy, error } = useAction(async () => {
+    const body: Record<string, unknown> = { username: d.username.trim(), display_name: d.display_name, quota: Math.round(d.quota), group: d.group || 'default' };
+    if (d.id) body.id = d.id;
+    if (d.password) body.password = d.password;
+    await api(d.id ? 'PUT' : 'POST', '/api/user/', body);
+    onSaved();
+  });
   const set = (p: Partial<Draft>) => setD((x) => ({ ...x, ...p }));
   return (
-    <form
-      onSubmit={async (e) => {
-        e.preventDefault();
-        setBusy(true);
-        setError(null);
-        try {
-          const body: Record<string, unknown> = { username: d.username.trim(), display_name: d.display_name, quota: Math.round(d.quota), group: d.group || 'default' };
-          if (d.id) body.id = d.id;
-          if (d.password) body.password = d.password;
-          await api(d.id ? 'PUT' : 'POST', '/api/user/', body);
-          onSaved();
-        } catch (err) {
-          setError(err as Error);
-        } finally {
-          setBusy(false);
-        }
-      }}
-    >
+    <form onSubmit={submitWith(save)}>
       <Stack>
         <ErrorAlert error={error} />
         <TextInput label={t('field.username')} required value={d.username} onChange={(e) => set({ username: e.currentTarget.value })} />
@@ -69,14 +57,9 @@ function UserForm({ initial, groups, onSaved, onCancel }: { initial: Draft; grou
           onChange={(v) => set({ quota: Number(v) || 0 })}
         />
         <Select label={t('field.group')} data={groups} value={d.group || 'default'} onChange={(v) => set({ group: v ?? 'default' })} searchable allowDeselect={false} />
-        <Group justify="flex-end">
-          <Button variant="default" onClick={onCancel}>
-            {t('common.cancel')}
-          </Button>
-          <Button type="submit" loading={busy}>
-            {d.id ? t('common.save') : t('users.create')}
-          </Button>
-        </Group>
+        <FormActions onCancel={onCancel} busy={busy}>
+          {d.id ? t('common.save') : t('users.create')}
+        </FormActions>
       </Stack>
     </form>
   );
@@ -114,109 +97,86 @@ export default function Users() {
   return (
     <Stack>
       <PageHeader title={t('nav.users')}>
-        <form
-          onSubmit={(e) => {
-            e.preventDefault();
-            setPage(1);
-            setSearch(keyword.trim());
-          }}
-        >
-          <Group gap="xs">
-            <TextInput size="xs" placeholder={t('users.searchHint')} aria-label={t('common.search')} value={keyword} onChange={(e) => setKeyword(e.currentTarget.value)} />
-            <Button size="xs" variant="default" type="submit">
-              {t('common.search')}
-            </Button>
-          </Group>
-        </form>
+        <SearchForm value={keyword} onChange={setKeyword} onSearch={(k) => (setPage(1), setSearch(k))} placeholder={t('users.searchHint')} />
         <Button size="xs" onClick={() => setEditing({ username: '', display_name: '', password: '', quota: 0, group: 'default' })}>
           {t('users.create')}
         </Button>
       </PageHeader>
       <ErrorAlert error={actionError} />
-      <PageState
-        loading={list.loading}
-        error={list.error}
-        onRetry={list.reload}
-        hasData={rows.length > 0}
-        empty={<Empty title={search ? t('common.noMatch') : t('users.empty')} hint={search ? t('common.noMatchHint') : t('users.emptyHint')} />}
-      >
-        <Table.ScrollContainer minWidth={1000}>
-          <Table striped highlightOnHover>
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th>ID</Table.Th>
-                <Table.Th>{t('field.username')}</Table.Th>
-                <Table.Th>{t('users.role')}</Table.Th>
-                <Table.Th>{t('field.status')}</Table.Th>
-                <Table.Th>{t('field.group')}</Table.Th>
-                <Table.Th>{t('field.remaining')}</Table.Th>
-                <Table.Th>{t('field.used')}</Table.Th>
-                <Table.Th>{t('dash.requests')}</Table.Th>
-                <Table.Th>{t('common.actions')}</Table.Th>
+      <ListState list={list} hasData={rows.length > 0} filtered={!!search} emptyTitle={t('users.empty')} emptyHint={t('users.emptyHint')}>
+        <DataTable
+          minWidth={1000}
+          columns={[
+            'ID',
+            t('field.username'),
+            t('users.role'),
+            t('field.status'),
+            t('field.group'),
+            t('field.remaining'),
+            t('field.used'),
+            t('dash.requests'),
+            t('common.actions'),
+          ]}
+        >
+          {rows.map((u) => {
+            // Nobody acts on a user of equal or higher role; the server
+            // refuses it anyway, so the buttons are not offered.
+            const canAct = !!me && u.id !== me.id && u.role < me.role;
+            return (
+              <Table.Tr key={u.id}>
+                <Table.Td>{u.id}</Table.Td>
+                <Table.Td>
+                  {u.username}
+                  {u.display_name && u.display_name !== u.username ? ` (${u.display_name})` : ''}
+                </Table.Td>
+                <Table.Td>{roleBadge(t, u.role)}</Table.Td>
+                <Table.Td>
+                  <Badge color={u.status === 1 ? 'green' : 'gray'} variant="light">
+                    {u.status === 1 ? t('status.enabled') : t('status.disabled')}
+                  </Badge>
+                </Table.Td>
+                <Table.Td>{u.group}</Table.Td>
+                <Table.Td>
+                  {usd(u.quota)} <span style={{ opacity: 0.6 }}>({num(u.quota)})</span>
+                </Table.Td>
+                <Table.Td>{usd(u.used_quota)}</Table.Td>
+                <Table.Td>{num(u.request_count)}</Table.Td>
+                <Table.Td>
+                  {canAct ? (
+                    <Group gap={4} wrap="nowrap">
+                      <Button
+                        size="xs"
+                        variant="default"
+                        onClick={() => setEditing({ id: u.id, username: u.username, display_name: u.display_name, password: '', quota: u.quota, group: u.group })}
+                      >
+                        {t('common.edit')}
+                      </Button>
+                      <Button size="xs" variant="light" color={u.status === 1 ? 'orange' : 'green'} loading={busyId === u.id} onClick={() => manage(u, u.status === 1 ? 'disable' : 'enable')}>
+                        {u.status === 1 ? t('common.disable') : t('common.enable')}
+                      </Button>
+                      {u.role < 10 && me!.role >= 100 ? (
+                        <Button size="xs" variant="light" color="violet" onClick={() => manage(u, 'promote')}>
+                          {t('users.promote')}
+                        </Button>
+                      ) : u.role >= 10 ? (
+                        <Button size="xs" variant="light" color="gray" onClick={() => manage(u, 'demote')}>
+                          {t('users.demote')}
+                        </Button>
+                      ) : null}
+                      <ConfirmButton message={t('users.confirmDelete', { name: u.username })} onConfirm={() => manage(u, 'delete')}>
+                        {t('common.delete')}
+                      </ConfirmButton>
+                    </Group>
+                  ) : (
+                    '—'
+                  )}
+                </Table.Td>
               </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {rows.map((u) => {
-                // Nobody acts on a user of equal or higher role; the server
-                // refuses it anyway, so the buttons are not offered.
-                const canAct = !!me && u.id !== me.id && u.role < me.role;
-                return (
-                  <Table.Tr key={u.id}>
-                    <Table.Td>{u.id}</Table.Td>
-                    <Table.Td>
-                      {u.username}
-                      {u.display_name && u.display_name !== u.username ? ` (${u.display_name})` : ''}
-                    </Table.Td>
-                    <Table.Td>{roleBadge(t, u.role)}</Table.Td>
-                    <Table.Td>
-                      <Badge color={u.status === 1 ? 'green' : 'gray'} variant="light">
-                        {u.status === 1 ? t('status.enabled') : t('status.disabled')}
-                      </Badge>
-                    </Table.Td>
-                    <Table.Td>{u.group}</Table.Td>
-                    <Table.Td>
-                      {usd(u.quota)} <span style={{ opacity: 0.6 }}>({num(u.quota)})</span>
-                    </Table.Td>
-                    <Table.Td>{usd(u.used_quota)}</Table.Td>
-                    <Table.Td>{num(u.request_count)}</Table.Td>
-                    <Table.Td>
-                      {canAct ? (
-                        <Group gap={4} wrap="nowrap">
-                          <Button
-                            size="xs"
-                            variant="default"
-                            onClick={() => setEditing({ id: u.id, username: u.username, display_name: u.display_name, password: '', quota: u.quota, group: u.group })}
-                          >
-                            {t('common.edit')}
-                          </Button>
-                          <Button size="xs" variant="light" color={u.status === 1 ? 'orange' : 'green'} loading={busyId === u.id} onClick={() => manage(u, u.status === 1 ? 'disable' : 'enable')}>
-                            {u.status === 1 ? t('common.disable') : t('common.enable')}
-                          </Button>
-                          {u.role < 10 && me!.role >= 100 ? (
-                            <Button size="xs" variant="light" color="violet" onClick={() => manage(u, 'promote')}>
-                              {t('users.promote')}
-                            </Button>
-                          ) : u.role >= 10 ? (
-                            <Button size="xs" variant="light" color="gray" onClick={() => manage(u, 'demote')}>
-                              {t('users.demote')}
-                            </Button>
-                          ) : null}
-                          <ConfirmButton message={t('users.confirmDelete', { name: u.username })} onConfirm={() => manage(u, 'delete')}>
-                            {t('common.delete')}
-                          </ConfirmButton>
-                        </Group>
-                      ) : (
-                        '—'
-                      )}
-                    </Table.Td>
-                  </Table.Tr>
-                );
-              })}
-            </Table.Tbody>
-          </Table>
-        </Table.ScrollContainer>
+            );
+          })}
+        </DataTable>
         <Pager page={page} pageSize={size} total={list.data?.total ?? 0} onPage={setPage} onPageSize={(s) => (setSize(s), setPage(1))} />
-      </PageState>
+      </ListState>
       <Modal opened={!!editing} onClose={() => setEditing(null)} title={editing?.id ? t('users.edit') : t('users.create')}>
         {editing && (
           <UserForm
