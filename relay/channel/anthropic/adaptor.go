@@ -41,14 +41,7 @@ func (Adaptor) BuildRequest(ctx context.Context, info *relaycommon.RelayInfo, bo
 			return nil, err
 		}
 	}
-	base := strings.TrimRight(info.Channel.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	if !strings.HasSuffix(base, "/v1") {
-		base += "/v1"
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/messages", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, apiRoot(info)+"/messages", bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -58,6 +51,19 @@ func (Adaptor) BuildRequest(ctx context.Context, info *relaycommon.RelayInfo, bo
 	}
 	SetHeaders(req, info)
 	return req, nil
+}
+
+// apiRoot is the channel's API root ending in /v1: a base_url given with
+// or without it works.
+func apiRoot(info *relaycommon.RelayInfo) string {
+	base := strings.TrimRight(info.Channel.BaseURL, "/")
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	if !strings.HasSuffix(base, "/v1") {
+		base += "/v1"
+	}
+	return base
 }
 
 // SetHeaders sets the content headers, the API version (the client's own

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/tidwall/gjson"
 
@@ -17,14 +16,7 @@ var _ channel.ModelLister = Adaptor{}
 // ModelsRequest implements channel.ModelLister: GET /v1/models (the first
 // 1,000, Anthropic's page maximum, which covers its whole catalogue).
 func (Adaptor) ModelsRequest(ctx context.Context, info *relaycommon.RelayInfo) (*http.Request, error) {
-	base := strings.TrimRight(info.Channel.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	if !strings.HasSuffix(base, "/v1") {
-		base += "/v1"
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/models?limit=1000", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiRoot(info)+"/models?limit=1000", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -40,14 +40,8 @@ func ModelPath(model string, stream bool) string {
 // BuildRequest implements channel.Adaptor. The model travels in the URL,
 // so mapping it needs no body change.
 func (Adaptor) BuildRequest(ctx context.Context, info *relaycommon.RelayInfo, body []byte) (*http.Request, error) {
-	base := strings.TrimRight(info.Channel.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	if !strings.HasSuffix(base, "/v1beta") && !strings.HasSuffix(base, "/v1") {
-		base += "/v1beta"
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+ModelPath(info.UpstreamModel, info.IsStream), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, apiRoot(info)+ModelPath(info.UpstreamModel, info.IsStream),
+		bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +51,19 @@ func (Adaptor) BuildRequest(ctx context.Context, info *relaycommon.RelayInfo, bo
 	}
 	SetHeaders(req, info)
 	return req, nil
+}
+
+// apiRoot is the channel's API root: a base_url already ending in /v1beta
+// (or /v1) is used as is, a bare host gets /v1beta.
+func apiRoot(info *relaycommon.RelayInfo) string {
+	base := strings.TrimRight(info.Channel.BaseURL, "/")
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	if !strings.HasSuffix(base, "/v1beta") && !strings.HasSuffix(base, "/v1") {
+		base += "/v1beta"
+	}
+	return base
 }
 
 // SetHeaders sets the content headers and the channel's extra headers.

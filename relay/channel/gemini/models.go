@@ -17,14 +17,7 @@ var _ channel.ModelLister = Adaptor{}
 // ModelsRequest implements channel.ModelLister: GET /v1beta/models, one
 // page of 1,000 (the API's maximum, far above its catalogue).
 func (Adaptor) ModelsRequest(ctx context.Context, info *relaycommon.RelayInfo) (*http.Request, error) {
-	base := strings.TrimRight(info.Channel.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	if !strings.HasSuffix(base, "/v1beta") && !strings.HasSuffix(base, "/v1") {
-		base += "/v1beta"
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/models?pageSize=1000", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiRoot(info)+"/models?pageSize=1000", nil)
 	if err != nil {
 		return nil, err
 	}
