@@ -29,12 +29,15 @@ var _ channel.Adaptor = Adaptor{}
 func (Adaptor) Dialect(*relaycommon.RelayInfo) relaycommon.Dialect { return relaycommon.DialectGemini }
 
 // ModelPath is the path of a model's generate call below an API root:
-// the stream variant asks for SSE, the framing the relay reads.
+// the stream variant asks for SSE, the framing the relay reads (without
+// alt=sse the stream is one JSON array). A "models/" prefix, as Google's
+// docs write model names, is accepted in a channel's model mapping.
 func ModelPath(model string, stream bool) string {
+	model = url.PathEscape(strings.TrimPrefix(model, "models/"))
 	if stream {
-		return "/models/" + url.PathEscape(model) + ":streamGenerateContent?alt=sse"
+		return "/models/" + model + ":streamGenerateContent?alt=sse"
 	}
-	return "/models/" + url.PathEscape(model) + ":generateContent"
+	return "/models/" + model + ":generateContent"
 }
 
 // BuildRequest implements channel.Adaptor. The model travels in the URL,

@@ -77,4 +77,10 @@ func TestModelPath(t *testing.T) {
 	if got := ModelPath("gemini-2.5-flash", false); got != "/models/gemini-2.5-flash:generateContent" {
 		t.Fatal(got)
 	}
+	if got := ModelPath("models/gemini-3-pro-preview", true); got != "/models/gemini-3-pro-preview:streamGenerateContent?alt=sse" {
+		t.Fatal(got)
+	}
+	if got := ModelPath("odd?model", false); got != "/models/odd%3Fmodel:generateContent" {
+		t.Fatal(got)
+	}
 }

@@ -151,7 +151,7 @@ func orDefault(s, def string) string {
 }
 
 // EncodeRequest converts a format.Request into a generateContent body.
-// Model and Stream are not written: they belong in the URL (StreamPath).
+// Model and Stream are not written: they belong in the URL (the adaptor builds it).
 // Lost on the way, for want of a Gemini field: User, CacheControl,
 // DisableParallel, image Detail, redacted thinking (Anthropic's, which a
 // Gemini model could not read), ResponseFormat's Name and Strict.

@@ -5,8 +5,8 @@
 // The model and the stream flag live in the URL, not in the body
 // (/v1beta/models/{model}:generateContent or
 // :streamGenerateContent?alt=sse): DecodeRequest leaves Request.Model and
-// Request.Stream for the caller to set from the path, EncodeRequest ignores
-// them, and StreamPath builds the upstream path in one place.
+// Request.Stream for the caller to set from the path, and EncodeRequest
+// ignores them (the Gemini adaptor, relay/channel/gemini, builds the URL).
 //
 // Choices forced by the dialect, each explained where it is made:
 //   - tools are sent as parametersJsonSchema (full JSON Schema) rather than
@@ -36,18 +36,6 @@ import (
 
 	"sluice/relay/format"
 )
-
-// StreamPath returns the upstream path for model: the streaming method
-// with alt=sse (Gemini's SSE framing; without it the stream is one JSON
-// array) when stream is set, generateContent otherwise. A "models/" prefix
-// some operators copy from Google's docs is accepted.
-func StreamPath(model string, stream bool) string {
-	model = url.PathEscape(strings.TrimPrefix(model, "models/"))
-	if stream {
-		return "/v1beta/models/" + model + ":streamGenerateContent?alt=sse"
-	}
-	return "/v1beta/models/" + model + ":generateContent"
-}
 
 // skipSignature is the placeholder Google documents for function calls
 // whose thought signature was not produced by Gemini (history from another

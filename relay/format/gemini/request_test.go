@@ -296,22 +296,3 @@ func TestSignaturePlacement(t *testing.T) {
 		t.Errorf("placeholder signatures = %q, %q", calls[1].ThoughtSignature, calls[2].ThoughtSignature)
 	}
 }
-
-func TestStreamPath(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		model  string
-		stream bool
-		want   string
-	}{
-		{"gemini-2.5-flash", false, "/v1beta/models/gemini-2.5-flash:generateContent"},
-		{"gemini-2.5-flash", true, "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"},
-		{"models/gemini-3-pro-preview", true, "/v1beta/models/gemini-3-pro-preview:streamGenerateContent?alt=sse"},
-		{"odd?model", false, "/v1beta/models/odd%3Fmodel:generateContent"},
-	}
-	for _, tt := range tests {
-		if got := StreamPath(tt.model, tt.stream); got != tt.want {
-			t.Errorf("StreamPath(%q, %v) = %q, want %q", tt.model, tt.stream, got, tt.want)
-		}
-	}
-}
