@@ -38,6 +38,9 @@ type balances struct {
 	// not yet in SQL, so a balance seeded from SQL does not forget them.
 	pending atomic.Pointer[func(user bool, id int) int64]
 
+	// leases are the keys' floats of Redis quota held here (lease.go).
+	leases leaseRegistry
+
 	down atomic.Bool
 	// While Redis is down, what this instance changed locally, replayed
 	// into Redis when it returns.
@@ -76,7 +79,10 @@ func takeUpTo(a *atomic.Int64, n int64) int64 {
 
 // Scripts return {status, user balance, key balance} or {-3}/{-4} when the
 // key's or user's balance is not in Redis yet (the caller seeds it from
-// SQL and retries). ARGV: amount, unlimited ("1"/"0").
+// SQL and retries). ARGV: amount, unlimited ("1"/"0"), and for takeScript
+// the lease wanted beyond the amount, granted (as a fourth element) only
+// while what is left covers four times as much: a lease never holds the
+// last of a balance, so near zero every instance decides in Redis.
 var (
 	takeScript = redis.NewScript(`
 local amt = tonumber(ARGV[1])
@@ -92,9 +98,13 @@ local v = redis.call('GET', KEYS[2])
 if not v then return {-4} end
 local u = tonumber(v)
 if u < amt then return {-2, u, t} end
-if limited then t = redis.call('DECRBY', KEYS[1], amt) end
-u = redis.call('DECRBY', KEYS[2], amt)
-return {1, u, t}`)
+local room = u - amt
+if limited then room = math.min(room, t - amt) end
+local ext = tonumber(ARGV[3])
+if room < 4 * ext then ext = 0 end
+if limited then t = redis.call('DECRBY', KEYS[1], amt + ext) end
+u = redis.call('DECRBY', KEYS[2], amt + ext)
+return {1, u, t, ext}`)
 	takeUpToScript = redis.NewScript(`
 local want = tonumber(ARGV[1])
 local limited = ARGV[2] == '0'
@@ -201,6 +211,7 @@ func mayHaveRun(err error) bool {
 func (b *balances) markDown(err error) {
 	if b.down.CompareAndSwap(false, true) {
 		slog.Error("Redis unavailable: keeping balances in memory until it returns", "err", err)
+		b.leasesToLocal()
 	}
 }
 
@@ -217,14 +228,14 @@ func (b *balances) recordOutage(userID, tokenID int, unlimited bool, delta int64
 }
 
 // runScript runs a balance script, seeding missing balances and retrying.
-func (b *balances) runScript(ctx context.Context, s *redis.Script, userID, tokenID int, unlimited bool, amount int64) ([]int64, error) {
+func (b *balances) runScript(ctx context.Context, s *redis.Script, userID, tokenID int, unlimited bool, amount, lease int64) ([]int64, error) {
 	keys := []string{b.tokenKey(tokenID), b.userKey(userID)}
 	flag := "0"
 	if unlimited {
 		flag = "1"
 	}
 	for attempt := 0; attempt < 3; attempt++ {
-		res, err := b.batch.run(ctx, s, keys, amount, flag).Int64Slice()
+		res, err := b.batch.run(ctx, s, keys, amount, flag, lease).Int64Slice()
 		if err != nil {
 			return nil, err
 		}
@@ -244,17 +255,37 @@ func (b *balances) runScript(ctx context.Context, s *redis.Script, userID, token
 }
 
 // TakeQuota takes amount from the key (unless unlimited) and its user, or
-// from neither.
+// from neither. With Redis it is served from the key's lease when the
+// lease covers it, and otherwise the script tops the lease up.
 func (c *Cache) TakeQuota(ctx context.Context, u *UserEntry, t *TokenEntry, amount int64) error {
 	if amount < 0 {
 		amount = 0
 	}
 	ui, ti := u.Info(), t.Info()
 	if c.bal.useRedis() {
-		res, err := c.bal.runScript(ctx, takeScript, ui.ID, ti.ID, ti.Unlimited, amount)
+		limited := !ti.Unlimited
+		if takeLeased(t, limited, amount) {
+			return nil
+		}
+		wanted := beginFill(t, amount)
+		res, err := c.bal.runScript(ctx, takeScript, ui.ID, ti.ID, ti.Unlimited, amount, wanted)
+		if wanted > 0 {
+			var ext int64
+			if err == nil && res[0] == 1 {
+				ext = res[3]
+			}
+			if stale, staleLimited := c.fillLease(u, t, limited, ext, wanted); stale > 0 {
+				c.giveBack(ctx, u, t, staleLimited, stale)
+			}
+		}
+		if err == nil && res[0] != 1 && c.foldBack(ctx, u, t) {
+			// Refused while this instance held some of the balance aside:
+			// decide again on all of it.
+			res, err = c.bal.runScript(ctx, takeScript, ui.ID, ti.ID, ti.Unlimited, amount, 0)
+		}
 		if err == nil {
 			u.Quota.Store(res[1])
-			if !ti.Unlimited {
+			if limited {
 				t.Remain.Store(res[2])
 			}
 			switch res[0] {
@@ -282,26 +313,52 @@ func (c *Cache) TakeQuota(ctx context.Context, u *UserEntry, t *TokenEntry, amou
 	return nil
 }
 
+// foldBack sends this instance's floats of u's balance and its queued
+// credits to Redis at once, and reports whether there was any.
+func (c *Cache) foldBack(ctx context.Context, u *UserEntry, t *TokenEntry) bool {
+	had := c.credits.pendingFor(u, t)
+	c.releaseLeases(ctx, func(_ *TokenEntry, l *lease) bool {
+		if l.user == u && l.amount > 0 {
+			had = true
+		}
+		return l.user == u
+	})
+	if had {
+		c.flushCredits(ctx)
+	}
+	return had
+}
+
 // TakeQuotaUpTo takes as much of amount as both balances allow, the same
-// from each, and reports how much.
+// from each, and reports how much (the key's lease first, with Redis).
 func (c *Cache) TakeQuotaUpTo(ctx context.Context, u *UserEntry, t *TokenEntry, amount int64) int64 {
 	if amount <= 0 {
 		return 0
 	}
 	ui, ti := u.Info(), t.Info()
 	if c.bal.useRedis() {
-		res, err := c.bal.runScript(ctx, takeUpToScript, ui.ID, ti.ID, ti.Unlimited, amount)
+		leased := takeLeasedUpTo(t, !ti.Unlimited, amount)
+		if leased == amount {
+			return amount
+		}
+		res, err := c.bal.runScript(ctx, takeUpToScript, ui.ID, ti.ID, ti.Unlimited, amount-leased, 0)
 		if err == nil {
 			u.Quota.Store(res[1])
 			if !ti.Unlimited {
 				t.Remain.Store(res[2])
 			}
-			return res[0]
+			return leased + res[0]
 		}
 		c.bal.markDown(err)
+		// What was leased is taken: the lease's money left Redis before.
+		return leased + c.takeUpToLocal(u, t, ti.Unlimited, amount-leased)
 	}
+	return c.takeUpToLocal(u, t, ti.Unlimited, amount)
+}
+
+func (c *Cache) takeUpToLocal(u *UserEntry, t *TokenEntry, unlimited bool, amount int64) int64 {
 	took := takeUpTo(&u.Quota, amount)
-	if !ti.Unlimited {
+	if !unlimited {
 		got := takeUpTo(&t.Remain, took)
 		if got < took {
 			u.Quota.Add(took - got)
@@ -309,7 +366,7 @@ func (c *Cache) TakeQuotaUpTo(ctx context.Context, u *UserEntry, t *TokenEntry, 
 		}
 	}
 	if c.bal.rdb != nil && took > 0 {
-		c.bal.recordOutage(ui.ID, ti.ID, ti.Unlimited, -took)
+		c.bal.recordOutage(u.Info().ID, t.Info().ID, unlimited, -took)
 	}
 	return took
 }
@@ -320,6 +377,14 @@ func (c *Cache) GiveQuota(ctx context.Context, u *UserEntry, t *TokenEntry, amou
 		return
 	}
 	ui, ti := u.Info(), t.Info()
+	if c.bal.useRedis() {
+		if ok, excess := creditLease(t, !ti.Unlimited, amount); ok {
+			if excess > 0 {
+				c.giveBack(ctx, u, t, !ti.Unlimited, excess)
+			}
+			return
+		}
+	}
 	if ti.Unlimited {
 		// An unlimited key has no balance to give back to.
 		if !c.bal.useRedis() || !c.deferCredit(u, nil, amount) {
@@ -419,7 +484,7 @@ func (c *Cache) UserQuota(ctx context.Context, id int) (int64, bool) {
 			if e != nil {
 				e.Quota.Store(v)
 			}
-			return v, true
+			return v + c.bal.leasedFor(true, id), true
 		}
 		if !errors.Is(err, redis.Nil) && !errors.Is(err, ErrNotFound) {
 			c.bal.markDown(err)
@@ -447,7 +512,7 @@ func (c *Cache) TokenRemain(ctx context.Context, id int) (int64, bool) {
 			if e != nil {
 				e.Remain.Store(v)
 			}
-			return v, true
+			return v + c.bal.leasedFor(false, id), true
 		}
 		if !errors.Is(err, redis.Nil) && !errors.Is(err, ErrNotFound) {
 			c.bal.markDown(err)
@@ -467,7 +532,11 @@ func (c *Cache) WatchRedis(ctx context.Context) {
 		return
 	}
 	common.Every(ctx, 500*time.Millisecond, func() {
-		if !c.bal.down.Load() || c.bal.rdb.Ping(ctx).Err() != nil {
+		if !c.bal.down.Load() {
+			c.ReleaseIdleLeases(ctx)
+			return
+		}
+		if c.bal.rdb.Ping(ctx).Err() != nil {
 			return
 		}
 		if err := c.replayOutage(ctx); err != nil {
@@ -523,7 +592,11 @@ func (c *Cache) TakeUserQuotaUpTo(ctx context.Context, id int, amount int64) int
 		return 0
 	}
 	if c.bal.useRedis() {
-		res, err := c.bal.runScript(ctx, takeUpToScript, id, 0, true, amount)
+		// This instance's floats go back first, so an operator lowering a
+		// balance can take what they hold.
+		c.releaseLeases(ctx, func(_ *TokenEntry, l *lease) bool { return l.user.Info().ID == id })
+		c.flushCredits(ctx)
+		res, err := c.bal.runScript(ctx, takeUpToScript, id, 0, true, amount, 0)
 		if err == nil {
 			u.Quota.Store(res[1])
 			return res[0]
@@ -545,6 +618,8 @@ func (c *Cache) TakeTokenRemainUpTo(ctx context.Context, id int, amount int64) i
 		return 0
 	}
 	if c.bal.useRedis() {
+		c.releaseLeases(ctx, func(lt *TokenEntry, _ *lease) bool { return lt == t })
+		c.flushCredits(ctx)
 		res, err := c.bal.runTokenOnly(ctx, id, amount)
 		if err == nil {
 			t.Remain.Store(res[1])

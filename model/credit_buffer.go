@@ -61,14 +61,31 @@ func (c *Cache) deferCredit(u *UserEntry, t *TokenEntry, amount int64) bool {
 		b.entries[creditKey{id: ti.ID}] = creditEntry{t: t}
 	}
 	if b.timer == nil {
-		b.timer = time.AfterFunc(b.delay, func() { c.FlushCredits(context.Background()) })
+		b.timer = time.AfterFunc(b.delay, func() { c.flushCredits(context.Background()) })
 	}
 	return true
 }
 
-// FlushCredits sends every queued credit now (shutdown calls it after the
-// last settlement, before the process lets go of Redis).
+// pendingFor reports whether credits to u or t are queued.
+func (b *creditBuffer) pendingFor(u *UserEntry, t *TokenEntry) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.users[u.Info().ID] != 0 {
+		return true
+	}
+	return t != nil && b.tokens[t.Info().ID] != 0
+}
+
+// FlushCredits gives every key's lease back and sends every queued credit
+// now (shutdown calls it after the last settlement, before the process
+// lets go of Redis).
 func (c *Cache) FlushCredits(ctx context.Context) {
+	c.releaseLeases(ctx, func(*TokenEntry, *lease) bool { return true })
+	c.flushCredits(ctx)
+}
+
+// flushCredits sends the queued credits.
+func (c *Cache) flushCredits(ctx context.Context) {
 	b := &c.credits
 	b.mu.Lock()
 	users, tokens, entries := b.users, b.tokens, b.entries

@@ -84,6 +84,7 @@ type TokenEntry struct {
 	info    atomic.Pointer[TokenInfo]
 	touched atomic.Uint64 // cache generation of the last admin change
 	Remain  atomic.Int64
+	lease   lease // with Redis: quota taken ahead for this key (lease.go)
 }
 
 // Info returns the current immutable key fields.

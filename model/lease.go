@@ -1,0 +1,237 @@
+package model
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// With Redis, every reservation used to cost one script round trip before
+// the upstream call: a quarter of the gateway's CPU per request and most
+// of its added time to first byte. A lease removes it for busy keys: the
+// script that reserves a request also takes a little more (leaseFactor
+// times the reservation, at most a quarter of what the balances have
+// left), and this instance serves the key's next reservations and refunds
+// from that float in memory. The float is real money taken from Redis, so
+// no instance can overspend; it goes back to Redis when the key has been
+// idle for leaseIdle, when an operator changes the balance, on shutdown,
+// and into the local balances when Redis fails. What it costs: other
+// instances see a balance lower by the floats held elsewhere (never
+// higher), and a kill -9 loses the floats of the keys used in the last
+// leaseIdle from the live balances, as it loses the reservations in flight
+// (SQL, which records only real charges, keeps the truth).
+const (
+	leaseFactor = 15
+	leaseIdle   = time.Second
+)
+
+// lease is a key's float: quota taken from its user's balance (and its
+// own, when limited) in Redis that this instance has not yet handed out.
+type lease struct {
+	mu      sync.Mutex
+	amount  int64
+	limited bool       // taken from the key's balance as well as the user's
+	cap     int64      // refunds beyond this go back to Redis at once
+	filling bool       // a top-up is in flight: concurrent ones would stack
+	used    time.Time  // last take or refund
+	user    *UserEntry // set while the lease is registered
+}
+
+// leaseRegistry lists the keys holding a lease, for the idle return and
+// for the readers of balances.
+type leaseRegistry struct {
+	mu     sync.Mutex
+	leased map[*TokenEntry]struct{}
+}
+
+func (r *leaseRegistry) add(t *TokenEntry) {
+	r.mu.Lock()
+	if r.leased == nil {
+		r.leased = map[*TokenEntry]struct{}{}
+	}
+	r.leased[t] = struct{}{}
+	r.mu.Unlock()
+}
+
+func (r *leaseRegistry) snapshot() []*TokenEntry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*TokenEntry, 0, len(r.leased))
+	for t := range r.leased {
+		out = append(out, t)
+	}
+	return out
+}
+
+// takeLeased takes amount from t's lease if the lease, taken the same way
+// (limited), covers all of it.
+func takeLeased(t *TokenEntry, limited bool, amount int64) bool {
+	l := &t.lease
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.user == nil || l.limited != limited || l.amount < amount {
+		return false
+	}
+	l.amount -= amount
+	l.used = time.Now()
+	return true
+}
+
+// takeLeasedUpTo takes as much of amount from t's lease as it holds.
+func takeLeasedUpTo(t *TokenEntry, limited bool, amount int64) int64 {
+	l := &t.lease
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.user == nil || l.limited != limited || l.amount <= 0 {
+		return 0
+	}
+	got := min(amount, l.amount)
+	l.amount -= got
+	l.used = time.Now()
+	return got
+}
+
+// creditLease adds amount to t's registered lease and reports whether it
+// did; what passes the lease's cap is returned as excess for Redis.
+func creditLease(t *TokenEntry, limited bool, amount int64) (ok bool, excess int64) {
+	l := &t.lease
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.user == nil || l.limited != limited {
+		return false, 0
+	}
+	l.amount += amount
+	l.used = time.Now()
+	if l.amount > l.cap {
+		excess = l.amount - l.cap
+		l.amount = l.cap
+	}
+	return true, excess
+}
+
+// beginFill reports how much lease a reservation of amount should ask
+// for: leaseFactor times it, unless another top-up of the key is in
+// flight (concurrent top-ups would stack, and a big float held here can
+// make another instance refuse what this one could still pay). A non-zero
+// answer must be followed by fillLease.
+func beginFill(t *TokenEntry, amount int64) int64 {
+	l := &t.lease
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.filling {
+		return 0
+	}
+	l.filling = true
+	return leaseFactor * amount
+}
+
+// fillLease ends a top-up, adding ext (what the script took beyond the
+// reservation, possibly 0). A lease taken the other way (the key's limit
+// was switched meanwhile) is returned, to go back to Redis.
+func (c *Cache) fillLease(u *UserEntry, t *TokenEntry, limited bool, ext, wanted int64) (stale int64, staleLimited bool) {
+	l := &t.lease
+	l.mu.Lock()
+	l.filling = false
+	if ext <= 0 {
+		l.mu.Unlock()
+		return 0, false
+	}
+	if l.user != nil && l.limited != limited {
+		stale, staleLimited = l.amount, l.limited
+		l.amount = 0
+	}
+	fresh := l.user == nil
+	l.user, l.limited = u, limited
+	l.cap = wanted
+	l.amount += ext
+	l.used = time.Now()
+	l.mu.Unlock()
+	if fresh {
+		c.bal.leases.add(t)
+	}
+	return stale, staleLimited
+}
+
+// unregister empties t's lease and takes it off the registry, returning
+// what it held and how it was taken; match decides under the lease's lock.
+func (b *balances) unregister(t *TokenEntry, match func(l *lease) bool) (u *UserEntry, amount int64, limited bool) {
+	l := &t.lease
+	l.mu.Lock()
+	if l.user == nil || !match(l) {
+		l.mu.Unlock()
+		return nil, 0, false
+	}
+	u, amount, limited = l.user, l.amount, l.limited
+	l.user, l.amount = nil, 0
+	l.mu.Unlock()
+	b.leases.mu.Lock()
+	delete(b.leases.leased, t)
+	b.leases.mu.Unlock()
+	return u, amount, limited
+}
+
+// releaseLeases gives the matching leases back to Redis.
+func (c *Cache) releaseLeases(ctx context.Context, match func(t *TokenEntry, l *lease) bool) {
+	for _, t := range c.bal.leases.snapshot() {
+		u, amount, limited := c.bal.unregister(t, func(l *lease) bool { return match(t, l) })
+		if amount > 0 {
+			c.giveBack(ctx, u, t, limited, amount)
+		}
+	}
+}
+
+// giveBack credits amount to the user's balance (and the key's, when
+// limited) in Redis, coalesced with the other credits when that is on.
+func (c *Cache) giveBack(ctx context.Context, u *UserEntry, t *TokenEntry, limited bool, amount int64) {
+	if !limited {
+		t = nil
+	}
+	if !c.bal.useRedis() || !c.deferCredit(u, t, amount) {
+		tokenID := 0
+		if t != nil {
+			tokenID = t.Info().ID
+		}
+		c.addBalances(ctx, u.Info().ID, tokenID, amount, u, t)
+	}
+}
+
+// ReleaseIdleLeases gives back the leases of keys unused for leaseIdle.
+func (c *Cache) ReleaseIdleLeases(ctx context.Context) {
+	if !c.bal.useRedis() {
+		return
+	}
+	cutoff := time.Now().Add(-leaseIdle)
+	c.releaseLeases(ctx, func(_ *TokenEntry, l *lease) bool { return l.used.Before(cutoff) })
+}
+
+// leasesToLocal moves every lease into the in-memory balances when Redis
+// fails: the money left Redis, so it is recorded as a change to replay
+// there when Redis returns.
+func (b *balances) leasesToLocal() {
+	for _, t := range b.leases.snapshot() {
+		u, amount, limited := b.unregister(t, func(*lease) bool { return true })
+		if amount <= 0 {
+			continue
+		}
+		u.Quota.Add(amount)
+		if limited {
+			t.Remain.Add(amount)
+		}
+		b.recordOutage(u.Info().ID, t.Info().ID, !limited, amount)
+	}
+}
+
+// leasedFor sums this instance's leases of a user's keys (user) or of one
+// key, so the balances it reports include them.
+func (b *balances) leasedFor(user bool, id int) int64 {
+	var sum int64
+	for _, t := range b.leases.snapshot() {
+		l := &t.lease
+		l.mu.Lock()
+		if l.user != nil && ((user && l.user.Info().ID == id) || (!user && l.limited && t.Info().ID == id)) {
+			sum += l.amount
+		}
+		l.mu.Unlock()
+	}
+	return sum
+}
