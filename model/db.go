@@ -111,9 +111,14 @@ func Migrate(db *gorm.DB) error {
 	return db.AutoMigrate(&User{}, &Token{}, &Channel{}, &Ability{}, &Option{}, &Redemption{}, &QuotaData{})
 }
 
-// MigrateLogs creates or updates the log tables (possibly in LOG_SQL_DSN).
+// MigrateLogs creates or updates the log tables (possibly in LOG_SQL_DSN)
+// and drops the log indexes earlier versions created and this one does not
+// use (AutoMigrate never drops an index).
 func MigrateLogs(db *gorm.DB) error {
-	return db.AutoMigrate(&Log{})
+	if err := db.AutoMigrate(&Log{}); err != nil {
+		return err
+	}
+	return dropLogIndexes(db)
 }
 
 // ErrNotFound is returned when a row does not exist.

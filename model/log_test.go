@@ -1,9 +1,13 @@
 package model_test
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
 
 	"sluice/internal/testdb"
 	"sluice/internal/testenv"
@@ -61,7 +65,8 @@ func matches(l model.Log, f model.LogFilter) bool {
 func TestInsertAndListLogs(t *testing.T) {
 	t.Parallel()
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
-		// More than one CreateInBatches batch (200).
+		// More than one INSERT statement on every database (200 rows
+		// each, fewer on SQLite), not a multiple of either.
 		logs := logFixture(450)
 		if err := s.InsertLogs(logs); err != nil {
 			t.Fatalf("InsertLogs: %v", err)
@@ -69,12 +74,23 @@ func TestInsertAndListLogs(t *testing.T) {
 		if err := s.InsertLogs(nil); err != nil {
 			t.Fatalf("InsertLogs(nil): %v", err)
 		}
-		if n := scalar(t, s, "SELECT COUNT(*) FROM logs"); n != 450 {
-			t.Fatalf("%d rows after inserting 450", n)
+		// The rows come back in the order given, each with every field:
+		// the ids grow with the slice's index. (InsertLogs does not fill
+		// in the ids; the filters below need them.)
+		stored := readLogs(t, s)
+		if len(stored) != len(logs) {
+			t.Fatalf("%d rows after inserting %d", len(stored), len(logs))
 		}
-		for i, l := range logs {
-			if l.ID == 0 {
-				t.Fatalf("log %d got no id", i)
+		for i := range logs {
+			if logs[i].ID != 0 {
+				t.Fatalf("log %d: InsertLogs set the caller's id to %d", i, logs[i].ID)
+			}
+			logs[i].ID = stored[i].ID
+			if stored[i] != logs[i] {
+				t.Fatalf("row %d:\n got %+v\nwant %+v", i, stored[i], logs[i])
+			}
+			if i > 0 && stored[i].ID <= stored[i-1].ID {
+				t.Fatalf("row %d has id %d after %d", i, stored[i].ID, stored[i-1].ID)
 			}
 		}
 
@@ -145,6 +161,245 @@ func TestInsertAndListLogs(t *testing.T) {
 }
 
 func head(ids []int64) []int64 { return ids[:min(5, len(ids))] }
+
+// readLogs returns every stored log, oldest (lowest id) first, read with
+// ListLogs (newest first) page by page.
+func readLogs(t *testing.T, s *model.Store) []model.Log {
+	t.Helper()
+	var all []model.Log
+	for page := 1; ; page++ {
+		rows, _, err := s.ListLogs(model.LogFilter{Page: page, PageSize: 100})
+		if err != nil {
+			t.Fatalf("ListLogs: %v", err)
+		}
+		all = append(all, rows...)
+		if len(rows) < 100 {
+			break
+		}
+	}
+	slices.Reverse(all)
+	return all
+}
+
+// Every column takes what it is given, whatever the value: SQL's own
+// quote and placeholder characters, non-ASCII text, the longest strings
+// the sized columns hold, the int64 extremes. All but the integers are
+// bound parameters; the integers are written into the statement.
+func TestInsertLogsRoundTripsEdgeValues(t *testing.T) {
+	t.Parallel()
+	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
+		sqlish := `it's "quoted" ` + "`back`" + ` \ ? ?? $1 @name :x %_ '); DROP TABLE logs; /* x */ --`
+		unicode := "日本語 ünïcödé 🚀👩‍👩‍👧 \u200b\t\r\n"
+		logs := []model.Log{
+			{}, // every field zero: empty strings, false, 0
+			{UserID: math.MaxInt32, CreatedAt: math.MaxInt64, Type: -1, TokenID: math.MaxInt32 + 1, Quota: math.MaxInt64,
+				PromptTokens: math.MaxInt32, CompletionTokens: -7, UseTime: 1 << 40, IsStream: true, ChannelID: 2,
+				Content: sqlish, Username: sqlish[:64], TokenName: sqlish, ModelName: sqlish, Group: sqlish[:64],
+				RequestID: sqlish[:64], Other: sqlish},
+			{UserID: -5, CreatedAt: math.MinInt64, Quota: math.MinInt64, Content: unicode, Username: "用户",
+				TokenName: unicode, ModelName: unicode, Group: "组", RequestID: "请求", Other: `{"a":"ü","b":[1,2]}`},
+			{Username: strings.Repeat("u", 64), TokenName: strings.Repeat("k", 128), ModelName: strings.Repeat("m", 255),
+				Group: strings.Repeat("g", 64), RequestID: strings.Repeat("r", 64),
+				// 60,000 bytes: MySQL's TEXT holds 65,535.
+				Content: strings.Repeat("long text ", 6_000), Other: strings.Repeat("ö", 10_000)},
+			{Username: strings.Repeat("é", 64), ModelName: strings.Repeat("模", 255), Content: " ", Other: "''"},
+		}
+		// Then more, so the batch takes several statements everywhere.
+		want := slices.Clone(logs)
+		for range 200 {
+			want = append(want, logs[1])
+		}
+		if err := s.InsertLogs(want); err != nil {
+			t.Fatalf("InsertLogs: %v", err)
+		}
+		got := readLogs(t, s)
+		if len(got) != len(want) {
+			t.Fatalf("%d rows after inserting %d", len(got), len(want))
+		}
+		for i := range got {
+			w := want[i]
+			w.ID = got[i].ID
+			if got[i] != w {
+				t.Errorf("row %d:\n got %+v\nwant %+v", i, clip(got[i]), clip(w))
+			}
+		}
+	})
+}
+
+// clip shortens a log's long strings for an error message.
+// Values no column can hold are fitted, not refused: a refused log would
+// fail its batch at every retry and hold back every log after it.
+func TestInsertLogsFitsOversizedValues(t *testing.T) {
+	t.Parallel()
+	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
+		in := model.Log{Type: 2, Quota: 7,
+			ModelName: strings.Repeat("模", 300), Username: strings.Repeat("u", 65), TokenName: strings.Repeat("k", 200),
+			Group: "g\x00g", RequestID: strings.Repeat("r", 100),
+			Content: "bad \xff\xfe utf-8 and a NUL \x00 here", Other: strings.Repeat("ö", 40_000)}
+		if err := s.InsertLogs([]model.Log{in}); err != nil {
+			t.Fatalf("InsertLogs refused an oversized log: %v", err)
+		}
+		got := readLogs(t, s)
+		if len(got) != 1 {
+			t.Fatalf("%d rows", len(got))
+		}
+		g := got[0]
+		if g.ModelName != strings.Repeat("模", 255) || g.Username != strings.Repeat("u", 64) ||
+			g.TokenName != strings.Repeat("k", 128) || g.Group != "gg" || g.RequestID != strings.Repeat("r", 64) {
+			t.Errorf("fitted columns: %+v", clip(g))
+		}
+		if g.Content != "bad \uFFFD utf-8 and a NUL  here" {
+			t.Errorf("content %q", g.Content)
+		}
+		if len(g.Other) > 65_535 || !strings.HasPrefix(g.Other, "öö") || !utf8.ValidString(g.Other) || len(g.Other)%2 != 0 {
+			t.Errorf("other: %d bytes, valid %v", len(g.Other), utf8.ValidString(g.Other))
+		}
+		if g.Quota != 7 {
+			t.Errorf("quota %d", g.Quota)
+		}
+	})
+}
+
+func clip(l model.Log) model.Log {
+	for _, f := range []*string{&l.Content, &l.Username, &l.TokenName, &l.ModelName, &l.Group, &l.RequestID, &l.Other} {
+		if len(*f) > 80 {
+			*f = (*f)[:80] + "…"
+		}
+	}
+	return l
+}
+
+// A batch is written whole or not at all, also when it takes several
+// statements and a late one fails: the database rejects one row near the
+// end (a trigger, the way a real constraint would), and none of the batch
+// may remain, nor stop the next batch.
+func TestInsertLogsAllOrNothing(t *testing.T) {
+	t.Parallel()
+	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
+		logs := logFixture(450)
+		logs[440].Content = "poison"
+		restore := rejectLogContent(t, s.LogDB, "poison")
+		if err := s.InsertLogs(logs); err == nil {
+			t.Fatal("InsertLogs succeeded despite the rejected row")
+		}
+		if n := scalar(t, s, "SELECT COUNT(*) FROM logs"); n != 0 {
+			t.Fatalf("%d rows left by a failed batch", n)
+		}
+		if err := s.InsertLogs(logs[:10]); err != nil {
+			t.Fatalf("InsertLogs after a failed batch: %v", err)
+		}
+		restore()
+		if err := s.InsertLogs(logs[10:]); err != nil {
+			t.Fatalf("InsertLogs once the row is accepted: %v", err)
+		}
+		if n := scalar(t, s, "SELECT COUNT(*) FROM logs"); n != 450 {
+			t.Fatalf("%d rows, want 450", n)
+		}
+	})
+}
+
+// rejectLogContent makes the database refuse to insert a log whose content
+// is content, and returns the function that lifts the ban.
+func rejectLogContent(t *testing.T, db *gorm.DB, content string) (restore func()) {
+	t.Helper()
+	exec := func(stmts ...string) {
+		t.Helper()
+		for _, q := range stmts {
+			if err := db.Exec(q).Error; err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	lit := "'" + strings.ReplaceAll(content, "'", "''") + "'"
+	switch testdb.DialectOf(db) {
+	case model.DialectSQLite:
+		exec("CREATE TRIGGER reject_log BEFORE INSERT ON logs WHEN NEW.content = " + lit +
+			" BEGIN SELECT RAISE(ABORT, 'log rejected by the test'); END")
+		return func() { exec("DROP TRIGGER reject_log") }
+	case model.DialectPostgres:
+		exec("CREATE FUNCTION reject_log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'log rejected by the test'; END $$",
+			"CREATE TRIGGER reject_log BEFORE INSERT ON logs FOR EACH ROW WHEN (NEW.content = "+lit+") EXECUTE FUNCTION reject_log()")
+		return func() { exec("DROP TRIGGER reject_log ON logs", "DROP FUNCTION reject_log()") }
+	default:
+		exec("CREATE TRIGGER reject_log BEFORE INSERT ON logs FOR EACH ROW BEGIN IF NEW.content = " + lit +
+			" THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'log rejected by the test'; END IF; END")
+		return func() { exec("DROP TRIGGER reject_log") }
+	}
+}
+
+// A database created by an earlier version has the indexes this one
+// dropped; MigrateLogs removes them, keeps the others, and running it
+// again changes nothing.
+func TestMigrateLogsDropsOldIndexes(t *testing.T) {
+	t.Parallel()
+	testdb.ForEach(t, func(t *testing.T, db *gorm.DB) {
+		if err := db.AutoMigrate(&oldLog{}); err != nil {
+			t.Fatal(err)
+		}
+		dropped := []string{"idx_logs_type", "idx_logs_group", "idx_logs_token_id", "idx_logs_request_id",
+			"idx_logs_model_name", "idx_logs_token_name"}
+		kept := []string{"idx_logs_user_id", "idx_logs_created_at", "idx_logs_username", "idx_logs_channel_id"}
+		m := db.Migrator()
+		for _, name := range append(slices.Clone(dropped), kept...) {
+			if !m.HasIndex(&model.Log{}, name) {
+				t.Fatalf("the old schema has no %s", name)
+			}
+		}
+		for range 2 {
+			if err := model.MigrateLogs(db); err != nil {
+				t.Fatalf("MigrateLogs: %v", err)
+			}
+			for _, name := range dropped {
+				if m.HasIndex(&model.Log{}, name) {
+					t.Errorf("%s still there", name)
+				}
+			}
+			for _, name := range kept {
+				if !m.HasIndex(&model.Log{}, name) {
+					t.Errorf("%s gone", name)
+				}
+			}
+		}
+		// The table still works, with the columns of the dropped indexes.
+		s := model.NewStore(db, db, testdb.Cipher(t))
+		want := logFixture(3)
+		if err := s.InsertLogs(want); err != nil {
+			t.Fatal(err)
+		}
+		got := readLogs(t, s)
+		for i := range want {
+			want[i].ID = got[i].ID
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("after migrating:\n got %+v\nwant %+v", got, want)
+		}
+	})
+}
+
+// oldLog is the logs table as versions before the index clean-up created
+// it: ten indexes.
+type oldLog struct {
+	ID               int64  `gorm:"primaryKey"`
+	UserID           int    `gorm:"index"`
+	CreatedAt        int64  `gorm:"index;autoCreateTime:false"`
+	Type             int    `gorm:"index"`
+	Content          string `gorm:"type:text"`
+	Username         string `gorm:"size:64;index;default:''"`
+	TokenName        string `gorm:"size:128;index;default:''"`
+	TokenID          int    `gorm:"default:0;index"`
+	ModelName        string `gorm:"size:255;index;default:''"`
+	Quota            int64  `gorm:"default:0"`
+	PromptTokens     int    `gorm:"default:0"`
+	CompletionTokens int    `gorm:"default:0"`
+	UseTime          int    `gorm:"default:0"`
+	IsStream         bool
+	ChannelID        int    `gorm:"column:channel_id;index"`
+	Group            string `gorm:"column:group;size:64;index"`
+	RequestID        string `gorm:"size:64;index"`
+	Other            string `gorm:"type:text"`
+}
+
+func (oldLog) TableName() string { return "logs" }
 
 func TestSumLogs(t *testing.T) {
 	t.Parallel()

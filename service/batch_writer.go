@@ -172,24 +172,18 @@ func (b *BatchWriter) Flush() error {
 	return errors.Join(errs...)
 }
 
-// logChunk is how many logs one InsertLogs call gets: no more than the
-// store's own INSERT batch (200), so each call is a single statement and
-// either fully written or not at all.
+// logChunk is how many logs one InsertLogs call (one transaction, fully
+// written or not at all) gets: a failure costs at most one chunk's retry,
+// and a kill during a flush leaves whole chunks.
 const logChunk = 200
 
 // insertLogs writes logs chunk by chunk and, on failure, returns the logs
-// not yet written. The chunks before the failure are committed (the store
-// runs without gorm's default transaction), so requeuing them would write
-// them twice; the rest get their ids cleared, since gorm may have assigned
-// ids to rows that were never stored.
+// not yet written. The chunks before the failure are committed, so
+// requeuing them would write them twice.
 func (b *BatchWriter) insertLogs(logs []model.Log) ([]model.Log, error) {
 	for i := 0; i < len(logs); i += logChunk {
 		if err := b.store.InsertLogs(logs[i:min(i+logChunk, len(logs))]); err != nil {
-			rest := logs[i:]
-			for k := range rest {
-				rest[k].ID = 0
-			}
-			return rest, err
+			return logs[i:], err
 		}
 	}
 	return nil, nil

@@ -2,8 +2,10 @@ package service_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -77,30 +79,97 @@ func (a *account) expect(t *testing.T, quota, remain int64, sum *tally) {
 	}
 }
 
-// statements counts the UPDATE and INSERT statements per table.
+// statements counts the UPDATE statements per table and the INSERT
+// statements on logs.
 type statements struct {
 	mu     sync.Mutex
 	counts map[string]int
 }
 
-func countStatements(t *testing.T, db *gorm.DB) *statements {
+// countStatements counts the statements s issues from now on: the updates
+// through gorm's callbacks, the log inserts where they reach database/sql
+// (the store writes them past gorm's callbacks, straight to the
+// transaction).
+func countStatements(t *testing.T, s *model.Store) *statements {
 	t.Helper()
 	st := &statements{counts: map[string]int{}}
 	hook := func(kind string) func(*gorm.DB) {
 		return func(tx *gorm.DB) {
-			st.mu.Lock()
-			st.counts[kind+" "+tx.Statement.Table]++
-			st.mu.Unlock()
+			st.add(kind + " " + tx.Statement.Table)
 		}
 	}
-	if err := db.Callback().Update().After("gorm:update").Register("test:count_update", hook("update")); err != nil {
+	if err := s.DB.Callback().Update().After("gorm:update").Register("test:count_update", hook("update")); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Callback().Create().After("gorm:create").Register("test:count_create", hook("insert")); err != nil {
-		t.Fatal(err)
+	// A new session, so the original *gorm.DB is left as it was.
+	db := s.LogDB.Session(&gorm.Session{NewDB: true, Context: context.Background()})
+	db.Statement.ConnPool = countingPool{ConnPool: db.Statement.ConnPool, st: st}
+	if s.DB == s.LogDB {
+		s.DB = db
 	}
+	s.LogDB = db
 	return st
 }
+
+func (st *statements) add(kind string) {
+	st.mu.Lock()
+	st.counts[kind]++
+	st.mu.Unlock()
+}
+
+// countingPool passes every statement on to the pool or transaction it
+// wraps, counting those that insert into logs.
+type countingPool struct {
+	gorm.ConnPool
+	st *statements
+}
+
+func (p countingPool) see(query string) {
+	q := strings.NewReplacer(`"`, "", "`", "").Replace(strings.TrimSpace(query))
+	if strings.HasPrefix(strings.ToUpper(q), "INSERT INTO LOGS ") {
+		p.st.add("insert logs")
+	}
+}
+
+func (p countingPool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	p.see(query)
+	return p.ConnPool.ExecContext(ctx, query, args...)
+}
+
+func (p countingPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	p.see(query)
+	return p.ConnPool.QueryContext(ctx, query, args...)
+}
+
+func (p countingPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	p.see(query)
+	return p.ConnPool.QueryRowContext(ctx, query, args...)
+}
+
+// BeginTx starts a transaction whose statements are counted too.
+func (p countingPool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool, error) {
+	tx, err := p.ConnPool.(gorm.TxBeginner).BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &countingTx{countingPool{ConnPool: tx, st: p.st}}, nil
+}
+
+// GetDBConn lets gorm's DB() reach the *sql.DB underneath.
+func (p countingPool) GetDBConn() (*sql.DB, error) {
+	db, ok := p.ConnPool.(*sql.DB)
+	if !ok {
+		return nil, errors.New("countingPool: not a *sql.DB")
+	}
+	return db, nil
+}
+
+// countingTx is a pointer, as gorm checks a transaction for nil by
+// reflection.
+type countingTx struct{ countingPool }
+
+func (t *countingTx) Commit() error   { return t.ConnPool.(*sql.Tx).Commit() }
+func (t *countingTx) Rollback() error { return t.ConnPool.(*sql.Tx).Rollback() }
 
 // take returns and resets the counts for the tables the charge path must
 // touch (users, tokens, channels, logs); other tables (aggregates) are
@@ -124,7 +193,7 @@ func TestBatchWriterCoalescesAndFlushes(t *testing.T) {
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
 		a := newAccount(t, s, 100_000, 50_000)
 		w := service.NewBatchWriter(s, false)
-		stmts := countStatements(t, s.DB)
+		stmts := countStatements(t, s)
 		var sum tally
 		a.spend(t, w, 60, &sum)
 
@@ -139,10 +208,10 @@ func TestBatchWriterCoalescesAndFlushes(t *testing.T) {
 			t.Fatalf("Flush: %v", err)
 		}
 		// 60 charges coalesce into one update per row and one multi-row log
-		// insert (on SQLite, 20 rows per statement: ceil(60/20) = 3).
+		// insert (on SQLite, 32 rows per statement: ceil(60/32) = 2).
 		logInserts := 1
 		if testdb.DialectOf(s.DB) == model.DialectSQLite {
-			logInserts = 3
+			logInserts = 2
 		}
 		want := map[string]int{"update users": 1, "update tokens": 2, "update channels": 1, "insert logs": logInserts}
 		if n := stmts.take(); !equalCounts(n, want) {
@@ -364,38 +433,74 @@ func TestBatchWriterImmediate(t *testing.T) {
 	})
 }
 
-// More logs than one INSERT batch (200), and the second batch fails: the
-// retry must write every log exactly once. The first batch is already in
-// the table at that point (the store skips gorm's default transaction), so
-// putting all of them back would duplicate it (or, as its rows now carry
-// ids, collide on the primary key forever).
+// More logs than one InsertLogs call takes (200), and the second call
+// fails: the database rejects a log in it. The retry must write every log
+// exactly once. The first call's logs are already in the table at that
+// point (each call commits on its own), so putting all of them back would
+// duplicate them; and the failed call must have left nothing behind.
 func TestBatchWriterPartialLogFailureWritesEachLogOnce(t *testing.T) {
 	t.Parallel()
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
 		a := newAccount(t, s, 10_000_000, 5_000_000)
 		w := service.NewBatchWriter(s, false)
-		var failing atomic.Bool
-		var batches atomic.Int64
-		failing.Store(true)
-		err := s.LogDB.Callback().Create().Before("gorm:create").Register("test:fail_second_log_batch", func(tx *gorm.DB) {
-			if tx.Statement.Table == "logs" && failing.Load() && batches.Add(1) == 2 {
-				_ = tx.AddError(errors.New("injected failure on the second log batch"))
-			}
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
 		var sum tally
-		a.spend(t, w, 450, &sum)
+		a.spend(t, w, 300, &sum)
+		// Log 301: in the second call (on SQLite, not in its first statement).
+		poison := a.charge(a.key, 0)
+		poison.Log.Content = "poison"
+		w.RecordCharge(poison)
+		sum.add(false, 0)
+		a.spend(t, w, 149, &sum)
+
+		restore := rejectLogContent(t, s.LogDB, "poison")
 		if err := w.Flush(); err == nil {
-			t.Fatal("Flush succeeded despite the injected failure")
+			t.Fatal("Flush succeeded despite the rejected log")
 		}
-		failing.Store(false)
+		if got := a.sql(t).Logs; got != 200 {
+			t.Fatalf("%d logs after the failed flush, want the first call's 200", got)
+		}
+		if w.PendingLogs() != 250 {
+			t.Fatalf("%d logs pending after the failed flush, want 250", w.PendingLogs())
+		}
+		restore()
 		if err := w.Flush(); err != nil {
 			t.Errorf("retry flush: %v", err)
 		}
 		a.expect(t, 10_000_000, 5_000_000, &sum)
+		if n := w.PendingLogs(); n != 0 {
+			t.Errorf("%d logs pending after the retry", n)
+		}
 	})
+}
+
+// rejectLogContent makes the database refuse to insert a log whose content
+// is content (a trigger: a real failure, below the store and gorm), and
+// returns the function that lifts the ban.
+func rejectLogContent(t *testing.T, db *gorm.DB, content string) (restore func()) {
+	t.Helper()
+	exec := func(stmts ...string) {
+		t.Helper()
+		for _, q := range stmts {
+			if err := db.Exec(q).Error; err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	lit := "'" + strings.ReplaceAll(content, "'", "''") + "'"
+	switch testdb.DialectOf(db) {
+	case model.DialectSQLite:
+		exec("CREATE TRIGGER reject_log BEFORE INSERT ON logs WHEN NEW.content = " + lit +
+			" BEGIN SELECT RAISE(ABORT, 'log rejected by the test'); END")
+		return func() { exec("DROP TRIGGER reject_log") }
+	case model.DialectPostgres:
+		exec("CREATE FUNCTION reject_log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'log rejected by the test'; END $$",
+			"CREATE TRIGGER reject_log BEFORE INSERT ON logs FOR EACH ROW WHEN (NEW.content = "+lit+") EXECUTE FUNCTION reject_log()")
+		return func() { exec("DROP TRIGGER reject_log ON logs", "DROP FUNCTION reject_log()") }
+	default:
+		exec("CREATE TRIGGER reject_log BEFORE INSERT ON logs FOR EACH ROW BEGIN IF NEW.content = " + lit +
+			" THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'log rejected by the test'; END IF; END")
+		return func() { exec("DROP TRIGGER reject_log") }
+	}
 }
 
 // While the database is away the queue grows to its bound; the writer then
