@@ -270,6 +270,9 @@ func (r *runner) hold(ctx context.Context, in *instance, up *upstream, n int) (h
 			res.UpstreamConns = countConns(pid, up.url)
 			if in.pprof != "" {
 				r.fetch(ctx, "http://"+in.pprof+"/debug/pprof/heap", fmt.Sprintf("%s/heap-%s-hold%d.pprof", r.out, in.name, n))
+				// The text form ends with the runtime's MemStats: stacks,
+				// heap in use and GC headroom, which make up RSS per stream.
+				r.fetch(ctx, "http://"+in.pprof+"/debug/pprof/heap?debug=1", fmt.Sprintf("%s/memstats-%s-hold%d.txt", r.out, in.name, n))
 			}
 			if err := up.release(r.mockClient(up)); err != nil {
 				r.fail("release %s: %v", up.name, err)
