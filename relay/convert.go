@@ -107,6 +107,7 @@ type convertingDecoder struct {
 var (
 	_ channel.Framed   = (*convertingDecoder)(nil)
 	_ channel.Finisher = (*convertingDecoder)(nil)
+	_ channel.Releaser = (*convertingDecoder)(nil)
 )
 
 func newConvertingDecoder(client relaycommon.Dialect, info *relaycommon.RelayInfo, native channel.StreamDecoder, requestID string) (*convertingDecoder, error) {
@@ -170,6 +171,13 @@ func (d *convertingDecoder) CompleteAtEOF() bool {
 		return e.CompleteAtEOF()
 	}
 	return false
+}
+
+// Release forwards to the channel decoder, if it holds pooled memory.
+func (d *convertingDecoder) Release() {
+	if r, ok := d.native.(channel.Releaser); ok {
+		r.Release()
+	}
 }
 
 // ExtraTokens forwards the channel decoder's text overflow, if any.

@@ -282,7 +282,7 @@ func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, req *Reques
 		return nil, false, e.transportError(upCtx, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, e.MaxResponseBytes+1))
+	body, err := readBody(resp, e.MaxResponseBytes)
 	tr.upstream += time.Since(sent)
 	if err != nil {
 		return nil, false, e.transportError(upCtx, err)
@@ -397,6 +397,34 @@ func promptEstimate(body []byte) int {
 		rest = rest[j:]
 	}
 	return n/3 + 1 + images*imageTokenAllowance
+}
+
+// readBody reads a non-stream upstream body as
+// io.ReadAll(io.LimitReader(resp.Body, limit+1)) would (longer than limit
+// means too large), but into one buffer sized from Content-Length when the
+// upstream sent one within the limit: ReadAll grows its buffer from 512
+// bytes, copying it at each step, which leaves a large answer's size
+// several times over in garbage.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	size := int64(512)
+	if n := resp.ContentLength; n >= 0 && n <= limit {
+		size = n + 1 // room to see io.EOF without growing
+	}
+	b := make([]byte, 0, size)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		room := min(int64(cap(b)), limit+1) - int64(len(b))
+		n, err := resp.Body.Read(b[len(b) : int64(len(b))+room])
+		b = b[:len(b)+n]
+		if err == io.EOF || int64(len(b)) > limit {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // maxRetryAfter bounds how long one upstream answer can keep a channel out

@@ -244,7 +244,7 @@ func (e *Engine) mediaAttempt(ctx context.Context, w http.ResponseWriter, req *R
 		return s.binary(resp.Body, ctype)
 	}
 	headersAt := time.Now()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, e.MaxResponseBytes+1))
+	body, err := readBody(resp, e.MaxResponseBytes)
 	tr.upstream += time.Since(headersAt)
 	if err != nil {
 		return nil, false, e.transportError(upCtx, err)

@@ -60,6 +60,11 @@ func (e *Engine) stream(clientCtx, upCtx context.Context, cancel context.CancelC
 		}
 		dec = conv
 	}
+	if rel, ok := dec.(channel.Releaser); ok {
+		// Runs after the usage and text are read below; nothing keeps dec
+		// past this function.
+		defer rel.Release()
+	}
 	_, framed := dec.(channel.Framed)
 	r := eventReader(ad, resp.Body)
 	defer r.Release()

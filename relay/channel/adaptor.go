@@ -66,6 +66,13 @@ type EndsAtEOF interface {
 	CompleteAtEOF() bool
 }
 
+// Releaser is implemented by stream decoders holding pooled memory (the
+// kept text's blocks). The relay calls Release once it has read the
+// stream's usage and text; the decoder is not used afterwards.
+type Releaser interface {
+	Release()
+}
+
 // Finisher is implemented by stream decoders that have closing bytes to
 // write after the upstream's end (a converted stream's final events).
 type Finisher interface {

@@ -66,3 +66,16 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIndexLineBreak pins the vectorised scan to bytes.IndexAny, which it
+// replaced in AppendEvent.
+func FuzzIndexLineBreak(f *testing.F) {
+	for _, s := range []string{"", "a", "\n", "\r", "a\r\nb", "ab\nc\rd", "abc\rd\ne", strings.Repeat("x", 100) + "\r"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := indexLineBreak(b), bytes.IndexAny(b, "\r\n"); got != want {
+			t.Fatalf("indexLineBreak(%q) = %d, want %d", b, got, want)
+		}
+	})
+}

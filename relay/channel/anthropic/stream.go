@@ -22,6 +22,7 @@ type streamDecoder struct {
 var (
 	_ channel.Framed       = (*streamDecoder)(nil)
 	_ channel.TextOverflow = (*streamDecoder)(nil)
+	_ channel.Releaser     = (*streamDecoder)(nil)
 )
 
 // NewStreamDecoder implements channel.Adaptor.
@@ -112,3 +113,6 @@ func (d *streamDecoder) Usage() *relaycommon.Usage {
 
 func (d *streamDecoder) Text() string     { return d.text.String() }
 func (d *streamDecoder) ExtraTokens() int { return d.text.ExtraTokens() }
+
+// Release implements channel.Releaser.
+func (d *streamDecoder) Release() { d.text.Release() }

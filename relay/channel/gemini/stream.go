@@ -24,6 +24,7 @@ type streamDecoder struct {
 var (
 	_ channel.EndsAtEOF    = (*streamDecoder)(nil)
 	_ channel.TextOverflow = (*streamDecoder)(nil)
+	_ channel.Releaser     = (*streamDecoder)(nil)
 )
 
 // NewStreamDecoder implements channel.Adaptor.
@@ -67,3 +68,6 @@ func (d *streamDecoder) CompleteAtEOF() bool       { return d.finished }
 func (d *streamDecoder) Usage() *relaycommon.Usage { return d.usage }
 func (d *streamDecoder) Text() string              { return d.text.String() }
 func (d *streamDecoder) ExtraTokens() int          { return d.text.ExtraTokens() }
+
+// Release implements channel.Releaser.
+func (d *streamDecoder) Release() { d.text.Release() }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
@@ -129,10 +130,13 @@ func (Adaptor) ParseResponse(info *relaycommon.RelayInfo, body []byte) ([]byte, 
 	if err := channel.CheckJSON(body); err != nil {
 		return nil, relaycommon.Usage{}, err
 	}
+	// Read the usage in place (gjson.GetBytes would copy it): only
+	// numbers are kept.
+	usage := gjson.Get(unsafe.String(unsafe.SliceData(body), len(body)), "usage")
 	if info.Dialect == relaycommon.DialectResponses {
-		return body, ResponsesUsageOf(gjson.GetBytes(body, "usage")), nil
+		return body, ResponsesUsageOf(usage), nil
 	}
-	return body, UsageOf(gjson.GetBytes(body, "usage")), nil
+	return body, UsageOf(usage), nil
 }
 
 // ResponsesUsageOf reads a Responses API usage object.

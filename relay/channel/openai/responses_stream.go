@@ -1,6 +1,9 @@
 package openai
 
 import (
+	"strings"
+	"unsafe"
+
 	"github.com/tidwall/gjson"
 
 	"sluice/relay/channel"
@@ -16,44 +19,61 @@ type responsesDecoder struct {
 	usage    *relaycommon.Usage
 	text     channel.TextKeeper
 	complete bool
+	out      []byte // the framed event, reused: the relay writes it before the next Decode
 }
 
 var (
 	_ channel.Framed    = (*responsesDecoder)(nil)
 	_ channel.EndsAtEOF = (*responsesDecoder)(nil)
+	_ channel.Releaser  = (*responsesDecoder)(nil)
 )
 
 // Decode implements channel.StreamDecoder. Output is framed: the
 // Responses API names every event, and clients dispatch on the name.
 func (d *responsesDecoder) Decode(ev sse.Event) ([]byte, bool, *relayerr.Error) {
-	typ := gjson.GetBytes(ev.Data, "type").String()
+	// Read the event in place (gjson.GetBytes would copy every result):
+	// strings kept past Decode are copied first.
+	s := unsafe.String(unsafe.SliceData(ev.Data), len(ev.Data))
+	typ := gjson.Get(s, "type").String()
 	switch typ {
 	case "response.output_text.delta", "response.function_call_arguments.delta", "response.reasoning_summary_text.delta":
-		d.text.Add(gjson.GetBytes(ev.Data, "delta").String())
+		d.text.Add(gjson.Get(s, "delta").String())
 	case "response.completed", "response.incomplete":
-		u := ResponsesUsageOf(gjson.GetBytes(ev.Data, "response.usage"))
+		u := ResponsesUsageOf(gjson.Get(s, "response.usage"))
 		d.usage = &u
 		d.complete = true
 	case "response.failed", "error":
-		msg := gjson.GetBytes(ev.Data, "response.error.message").String()
+		msg := gjson.Get(s, "response.error.message").String()
 		if msg == "" {
-			msg = gjson.GetBytes(ev.Data, "message").String()
+			msg = gjson.Get(s, "message").String()
 		}
 		if msg == "" {
 			msg = "the upstream provider reported an error mid-stream"
 		}
-		return nil, false, relayerr.New(relayerr.KindUpstream, relayerr.Sanitize(msg))
+		return nil, false, relayerr.New(relayerr.KindUpstream, relayerr.Sanitize(strings.Clone(msg)))
 	}
 	name := ev.Name
 	if len(name) == 0 && typ != "" {
 		name = []byte(typ)
 	}
-	out := sse.AppendEvent(make([]byte, 0, len(name)+len(ev.Data)+24), name, ev.Data)
-	return out, false, nil
+	if cap(d.out) > maxReusedOut {
+		d.out = nil // grown by a large event: not held for the rest of the stream
+	}
+	d.out = sse.AppendEvent(d.out[:0], name, ev.Data)
+	return d.out, false, nil
 }
+
+// maxReusedOut bounds the framing buffer a Responses stream keeps between
+// events. Deltas are small; response.created and response.completed repeat
+// the whole response (instructions, tools, output) and get a buffer of
+// their own.
+const maxReusedOut = 4 << 10
 
 func (d *responsesDecoder) Framed()                   {}
 func (d *responsesDecoder) CompleteAtEOF() bool       { return d.complete }
 func (d *responsesDecoder) Usage() *relaycommon.Usage { return d.usage }
 func (d *responsesDecoder) Text() string              { return d.text.String() }
 func (d *responsesDecoder) ExtraTokens() int          { return d.text.ExtraTokens() }
+
+// Release implements channel.Releaser.
+func (d *responsesDecoder) Release() { d.text.Release() }

@@ -14,7 +14,8 @@ import (
 
 type streamDecoder struct {
 	info  *relaycommon.RelayInfo
-	usage *relaycommon.Usage
+	usage relaycommon.Usage
+	seen  bool // a usage object was read
 	text  channel.TextKeeper
 }
 
@@ -61,23 +62,11 @@ func (d *streamDecoder) Decode(ev sse.Event) ([]byte, bool, *relayerr.Error) {
 	nChoices := 0
 	choices.ForEach(func(_, c gjson.Result) bool {
 		nChoices++
-		if t := c.Get("delta.content"); t.Exists() {
-			d.addText(t.String())
-		} else if t := c.Get("text"); t.Exists() {
-			d.addText(t.String())
-		}
-		if rc := c.Get("delta.reasoning_content"); rc.Exists() {
-			d.addText(rc.String())
-		}
-		c.Get("delta.tool_calls").ForEach(func(_, tc gjson.Result) bool {
-			d.addText(tc.Get("function.arguments").String())
-			return true
-		})
+		d.addChoiceText(c)
 		return true
 	})
 	if usage.IsObject() {
-		u := UsageOf(usage)
-		d.usage = &u
+		d.usage, d.seen = UsageOf(usage), true
 		if !d.info.ClientWantsUsage && nChoices == 0 {
 			return nil, false, nil
 		}
@@ -85,7 +74,63 @@ func (d *streamDecoder) Decode(ev sse.Event) ([]byte, bool, *relayerr.Error) {
 	return ev.Data, false, nil
 }
 
-func (d *streamDecoder) Usage() *relaycommon.Usage { return d.usage }
+// addChoiceText keeps one choice's generated text: its delta's content
+// (or, failing that, the legacy completions "text"), reasoning and tool-call
+// arguments. One pass over the choice and one over each delta replace a
+// path lookup per field, each of which rescanned the choice; like those
+// lookups, it takes the first match of each field, across every "delta"
+// object in turn.
+func (d *streamDecoder) addChoiceText(c gjson.Result) {
+	var content, text, reasoning, tools gjson.Result
+	c.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "delta":
+			if v.IsObject() {
+				v.ForEach(func(k, v gjson.Result) bool {
+					switch k.Str {
+					case "content":
+						firstOf(&content, v)
+					case "reasoning_content":
+						firstOf(&reasoning, v)
+					case "tool_calls":
+						firstOf(&tools, v)
+					}
+					return true
+				})
+			}
+		case "text":
+			firstOf(&text, v)
+		}
+		return true
+	})
+	if content.Exists() {
+		d.addText(content.String())
+	} else if text.Exists() {
+		d.addText(text.String())
+	}
+	if reasoning.Exists() {
+		d.addText(reasoning.String())
+	}
+	tools.ForEach(func(_, tc gjson.Result) bool {
+		d.addText(tc.Get("function.arguments").String())
+		return true
+	})
+}
+
+// firstOf sets *r to v unless an earlier member already set it.
+func firstOf(r *gjson.Result, v gjson.Result) {
+	if !r.Exists() {
+		*r = v
+	}
+}
+
+// Usage implements channel.StreamDecoder.
+func (d *streamDecoder) Usage() *relaycommon.Usage {
+	if !d.seen {
+		return nil
+	}
+	return &d.usage
+}
 
 // Text returns the generated text kept for local counting (at most
 // maxKeptText bytes; ExtraTokens covers the rest).
@@ -95,4 +140,10 @@ func (d *streamDecoder) Text() string { return d.text.String() }
 // bytes per token.
 func (d *streamDecoder) ExtraTokens() int { return d.text.ExtraTokens() }
 
-var _ channel.TextOverflow = (*streamDecoder)(nil)
+// Release implements channel.Releaser.
+func (d *streamDecoder) Release() { d.text.Release() }
+
+var (
+	_ channel.TextOverflow = (*streamDecoder)(nil)
+	_ channel.Releaser     = (*streamDecoder)(nil)
+)
