@@ -177,6 +177,9 @@ func run() error {
 	}
 	go common.RunCPUMonitor(loops, operation_setting.CurrentCPUMonitorConfig) // CPUMonitor* / CPUProfile* options
 
+	// After start-up's one-off work, so its garbage is paced as before.
+	common.TuneGC()
+
 	// ReadHeaderTimeout closes slowloris connections that trickle their
 	// headers; IdleTimeout bounds keep-alive connections left open between
 	// requests; MaxHeaderBytes (net/http's default, stated so it is not
