@@ -2,9 +2,9 @@ package model
 
 import (
 	"fmt"
-	"runtime"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"gorm.io/gorm"
@@ -184,7 +184,11 @@ func (s *Store) InsertLogs(logs []Log) error {
 				// milliseconds (the pure-Go SQLite engine runs in this
 				// process): let the requests waiting for it go first, so
 				// they wait one statement, not a scheduler time slice.
-				runtime.Gosched()
+				// A sleep, not runtime.Gosched: a yielding goroutine is
+				// picked again before the scheduler polls the network,
+				// so requests whose sockets became ready would still
+				// wait for sysmon's poll, up to 10 ms later.
+				time.Sleep(time.Microsecond)
 			}
 			sql, args := w.build(logs[i:min(i+w.rows, len(logs))])
 			if _, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, sql, args...); err != nil {
