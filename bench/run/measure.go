@@ -161,6 +161,9 @@ func (r *runner) maybeProfile(ctx context.Context, in *instance, c int, stream b
 		// is time spent waiting (locks, the database).
 		sleep(ctx, time.Duration(secs)*time.Second/2)
 		r.fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/goroutine?debug=1", in.pprof), strings.TrimSuffix(path, ".pprof")+"-goroutines.txt")
+		// Two seconds of execution trace: what made a request wait
+		// (go tool trace -pprof=sched: time runnable but not running).
+		r.fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/trace?seconds=2", in.pprof), strings.TrimSuffix(path, ".pprof")+".trace")
 	})
 	wg.Go(func() {
 		r.fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", in.pprof, secs), path)
