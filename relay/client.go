@@ -80,6 +80,20 @@ func newHTTPClient(allowPrivate func() bool) *http.Client {
 	}}
 }
 
+// send makes one upstream call on the client's transport, as a reverse
+// proxy does. http.Client adds nothing the relay uses (redirects are
+// refused, there is no cookie jar or client timeout: contexts bound the
+// call) but copies every request's headers for a redirect that never
+// comes, and wraps errors in a *url.Error quoting the URL, which can carry
+// a credential in its query.
+func (e *Engine) send(req *http.Request) (*http.Response, error) {
+	rt := e.Client.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return rt.RoundTrip(req)
+}
+
 type proxyKey struct{}
 
 // withChannelProxy routes the calls made with ctx through a channel's own

@@ -276,7 +276,7 @@ func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, req *Reques
 		defer timer.Stop()
 	}
 	sent := time.Now()
-	resp, err := e.Client.Do(upReq)
+	resp, err := e.send(upReq)
 	if err != nil {
 		tr.upstream += time.Since(sent)
 		return nil, false, e.transportError(upCtx, err)

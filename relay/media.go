@@ -221,7 +221,7 @@ func (e *Engine) mediaAttempt(ctx context.Context, w http.ResponseWriter, req *R
 		defer idle.Stop()
 	}
 	sent := time.Now()
-	resp, err := e.Client.Do(upReq)
+	resp, err := e.send(upReq)
 	tr.upstream += time.Since(sent)
 	if err != nil {
 		return nil, false, e.transportError(upCtx, err)

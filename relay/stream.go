@@ -28,7 +28,7 @@ func (e *Engine) stream(clientCtx, upCtx context.Context, cancel context.CancelC
 	idle := time.AfterFunc(e.StreamingTimeout, func() { cancel(errIdle) })
 	defer idle.Stop()
 	sent := time.Now()
-	resp, err := e.Client.Do(upReq)
+	resp, err := e.send(upReq)
 	tr.upstream += time.Since(sent)
 	if err != nil {
 		return nil, false, e.transportError(upCtx, err)
