@@ -484,7 +484,7 @@ func (c *Cache) UserQuota(ctx context.Context, id int) (int64, bool) {
 			if e != nil {
 				e.Quota.Store(v)
 			}
-			return v + c.bal.leasedFor(true, id), true
+			return v + c.bal.leasedFor(true, id) + c.credits.queuedAmount(true, id), true
 		}
 		if !errors.Is(err, redis.Nil) && !errors.Is(err, ErrNotFound) {
 			c.bal.markDown(err)
@@ -512,7 +512,7 @@ func (c *Cache) TokenRemain(ctx context.Context, id int) (int64, bool) {
 			if e != nil {
 				e.Remain.Store(v)
 			}
-			return v + c.bal.leasedFor(false, id), true
+			return v + c.bal.leasedFor(false, id) + c.credits.queuedAmount(false, id), true
 		}
 		if !errors.Is(err, redis.Nil) && !errors.Is(err, ErrNotFound) {
 			c.bal.markDown(err)

@@ -66,6 +66,20 @@ func (c *Cache) deferCredit(u *UserEntry, t *TokenEntry, amount int64) bool {
 	return true
 }
 
+// queuedAmount is what this instance holds back for a user (user) or a
+// key, queued for Redis. Balances read here include it: a refund waiting
+// for the next flush is the user's money. (A flush on its way is not
+// counted: Redis may already have applied it, and a read must never show
+// more than the balance.)
+func (b *creditBuffer) queuedAmount(user bool, id int) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if user {
+		return b.users[id]
+	}
+	return b.tokens[id]
+}
+
 // pendingFor reports whether credits to u or t are queued.
 func (b *creditBuffer) pendingFor(u *UserEntry, t *TokenEntry) bool {
 	b.mu.Lock()

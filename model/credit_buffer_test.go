@@ -30,6 +30,13 @@ func TestDeferredCreditsArriveTogether(t *testing.T) {
 	if v, _ := rdb.Get(ctx, userKey).Int64(); v != 400 {
 		t.Fatalf("user balance in Redis %d before the flush, want 400 (credits held back)", v)
 	}
+	// Read through this instance, a queued refund is already the user's.
+	if q, _ := c.UserQuota(ctx, u.Info().ID); q != 700 {
+		t.Fatalf("UserQuota %d with the credits queued, want 700", q)
+	}
+	if q, _ := c.TokenRemain(ctx, tok.Info().ID); q != 700 {
+		t.Fatalf("TokenRemain %d with the credits queued, want 700", q)
+	}
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		uv, _ := rdb.Get(ctx, userKey).Int64()
