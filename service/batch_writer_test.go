@@ -452,7 +452,7 @@ func TestBatchWriterPartialLogFailureWritesEachLogOnce(t *testing.T) {
 		sum.add(false, 0)
 		a.spend(t, w, 149, &sum)
 
-		restore := rejectLogContent(t, s.LogDB, "poison")
+		restore := testdb.RejectLogContent(t, s.LogDB, "poison")
 		if err := w.Flush(); err == nil {
 			t.Fatal("Flush succeeded despite the rejected log")
 		}
@@ -471,36 +471,6 @@ func TestBatchWriterPartialLogFailureWritesEachLogOnce(t *testing.T) {
 			t.Errorf("%d logs pending after the retry", n)
 		}
 	})
-}
-
-// rejectLogContent makes the database refuse to insert a log whose content
-// is content (a trigger: a real failure, below the store and gorm), and
-// returns the function that lifts the ban.
-func rejectLogContent(t *testing.T, db *gorm.DB, content string) (restore func()) {
-	t.Helper()
-	exec := func(stmts ...string) {
-		t.Helper()
-		for _, q := range stmts {
-			if err := db.Exec(q).Error; err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-		}
-	}
-	lit := "'" + strings.ReplaceAll(content, "'", "''") + "'"
-	switch testdb.DialectOf(db) {
-	case model.DialectSQLite:
-		exec("CREATE TRIGGER reject_log BEFORE INSERT ON logs WHEN NEW.content = " + lit +
-			" BEGIN SELECT RAISE(ABORT, 'log rejected by the test'); END")
-		return func() { exec("DROP TRIGGER reject_log") }
-	case model.DialectPostgres:
-		exec("CREATE FUNCTION reject_log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'log rejected by the test'; END $$",
-			"CREATE TRIGGER reject_log BEFORE INSERT ON logs FOR EACH ROW WHEN (NEW.content = "+lit+") EXECUTE FUNCTION reject_log()")
-		return func() { exec("DROP TRIGGER reject_log ON logs", "DROP FUNCTION reject_log()") }
-	default:
-		exec("CREATE TRIGGER reject_log BEFORE INSERT ON logs FOR EACH ROW BEGIN IF NEW.content = " + lit +
-			" THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'log rejected by the test'; END IF; END")
-		return func() { exec("DROP TRIGGER reject_log") }
-	}
 }
 
 // While the database is away the queue grows to its bound; the writer then

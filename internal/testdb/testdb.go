@@ -223,3 +223,33 @@ func randomHex(n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// RejectLogContent makes the database refuse to insert a log whose content
+// is content (a trigger: a real failure, below the store and gorm), and
+// returns the function that lifts the ban.
+func RejectLogContent(t *testing.T, db *gorm.DB, content string) (restore func()) {
+	t.Helper()
+	exec := func(stmts ...string) {
+		t.Helper()
+		for _, q := range stmts {
+			if err := db.Exec(q).Error; err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	lit := "'" + strings.ReplaceAll(content, "'", "''") + "'"
+	switch DialectOf(db) {
+	case model.DialectSQLite:
+		exec("CREATE TRIGGER reject_log BEFORE INSERT ON logs WHEN NEW.content = " + lit +
+			" BEGIN SELECT RAISE(ABORT, 'log rejected by the test'); END")
+		return func() { exec("DROP TRIGGER reject_log") }
+	case model.DialectPostgres:
+		exec("CREATE FUNCTION reject_log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'log rejected by the test'; END $$",
+			"CREATE TRIGGER reject_log BEFORE INSERT ON logs FOR EACH ROW WHEN (NEW.content = "+lit+") EXECUTE FUNCTION reject_log()")
+		return func() { exec("DROP TRIGGER reject_log ON logs", "DROP FUNCTION reject_log()") }
+	default:
+		exec("CREATE TRIGGER reject_log BEFORE INSERT ON logs FOR EACH ROW BEGIN IF NEW.content = " + lit +
+			" THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'log rejected by the test'; END IF; END")
+		return func() { exec("DROP TRIGGER reject_log") }
+	}
+}
