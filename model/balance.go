@@ -215,15 +215,35 @@ func (b *balances) markDown(err error) {
 	}
 }
 
-func (b *balances) recordOutage(userID, tokenID int, unlimited bool, delta int64) {
-	b.outMu.Lock()
-	defer b.outMu.Unlock()
+// outageLocked returns the changes made locally while Redis is down, by
+// user and by key, creating them on first use; b.outMu is held.
+func (b *balances) outageLocked() (users, tokens map[int]int64) {
 	if b.outUser == nil {
 		b.outUser, b.outToken = map[int]int64{}, map[int]int64{}
 	}
-	b.outUser[userID] += delta
+	return b.outUser, b.outToken
+}
+
+func (b *balances) recordOutage(userID, tokenID int, unlimited bool, delta int64) {
+	b.outMu.Lock()
+	defer b.outMu.Unlock()
+	users, tokens := b.outageLocked()
+	users[userID] += delta
 	if !unlimited {
-		b.outToken[tokenID] += delta
+		tokens[tokenID] += delta
+	}
+}
+
+// mergeOutage adds changes by user and by key to those to replay.
+func (b *balances) mergeOutage(users, tokens map[int]int64) {
+	b.outMu.Lock()
+	defer b.outMu.Unlock()
+	outUsers, outTokens := b.outageLocked()
+	for id, d := range users {
+		outUsers[id] += d
+	}
+	for id, d := range tokens {
+		outTokens[id] += d
 	}
 }
 
@@ -455,14 +475,12 @@ func (c *Cache) addBalances(ctx context.Context, userID, tokenID int, delta int6
 	}
 	if c.bal.rdb != nil {
 		c.bal.outMu.Lock()
-		if c.bal.outUser == nil {
-			c.bal.outUser, c.bal.outToken = map[int]int64{}, map[int]int64{}
-		}
+		users, tokens := c.bal.outageLocked()
 		if userID != 0 {
-			c.bal.outUser[userID] += delta
+			users[userID] += delta
 		}
 		if tokenID != 0 {
-			c.bal.outToken[tokenID] += delta
+			tokens[tokenID] += delta
 		}
 		c.bal.outMu.Unlock()
 	}
@@ -553,19 +571,7 @@ func (c *Cache) replayOutage(ctx context.Context) error {
 	users, tokens := c.bal.outUser, c.bal.outToken
 	c.bal.outUser, c.bal.outToken = nil, nil
 	c.bal.outMu.Unlock()
-	restore := func() {
-		c.bal.outMu.Lock()
-		defer c.bal.outMu.Unlock()
-		if c.bal.outUser == nil {
-			c.bal.outUser, c.bal.outToken = map[int]int64{}, map[int]int64{}
-		}
-		for id, d := range users {
-			c.bal.outUser[id] += d
-		}
-		for id, d := range tokens {
-			c.bal.outToken[id] += d
-		}
-	}
+	restore := func() { c.bal.mergeOutage(users, tokens) }
 	for id, d := range users {
 		if err := addScript.Run(ctx, c.bal.rdb, []string{c.bal.userKey(id)}, d).Err(); err != nil {
 			restore()
@@ -630,10 +636,8 @@ func (c *Cache) TakeTokenRemainUpTo(ctx context.Context, id int, amount int64) i
 	took := takeUpTo(&t.Remain, amount)
 	if c.bal.rdb != nil && took > 0 {
 		c.bal.outMu.Lock()
-		if c.bal.outToken == nil {
-			c.bal.outUser, c.bal.outToken = map[int]int64{}, map[int]int64{}
-		}
-		c.bal.outToken[id] -= took
+		_, tokens := c.bal.outageLocked()
+		tokens[id] -= took
 		c.bal.outMu.Unlock()
 	}
 	return took

@@ -162,18 +162,7 @@ func (c *Cache) applyCreditsLocally(users, tokens map[int]int64, entries map[cre
 			e.t.Remain.Add(d)
 		}
 	}
-	if !record {
-		return
-	}
-	c.bal.outMu.Lock()
-	defer c.bal.outMu.Unlock()
-	if c.bal.outUser == nil {
-		c.bal.outUser, c.bal.outToken = map[int]int64{}, map[int]int64{}
-	}
-	for id, d := range users {
-		c.bal.outUser[id] += d
-	}
-	for id, d := range tokens {
-		c.bal.outToken[id] += d
+	if record {
+		c.bal.mergeOutage(users, tokens)
 	}
 }
