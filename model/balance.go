@@ -336,7 +336,8 @@ func (c *Cache) TakeQuota(ctx context.Context, u *UserEntry, t *TokenEntry, amou
 // foldBack sends this instance's floats of u's balance and its queued
 // credits to Redis at once, and reports whether there was any.
 func (c *Cache) foldBack(ctx context.Context, u *UserEntry, t *TokenEntry) bool {
-	had := c.credits.pendingFor(u, t)
+	had := c.credits.queuedAmount(true, u.Info().ID) != 0 ||
+		(t != nil && c.credits.queuedAmount(false, t.Info().ID) != 0)
 	c.releaseLeases(ctx, func(_ *TokenEntry, l *lease) bool {
 		if l.user == u && l.amount > 0 {
 			had = true
@@ -598,10 +599,9 @@ func (c *Cache) TakeUserQuotaUpTo(ctx context.Context, id int, amount int64) int
 		return 0
 	}
 	if c.bal.useRedis() {
-		// This instance's floats go back first, so an operator lowering a
-		// balance can take what they hold.
-		c.releaseLeases(ctx, func(_ *TokenEntry, l *lease) bool { return l.user.Info().ID == id })
-		c.flushCredits(ctx)
+		// This instance's floats and queued refunds go back first, so an
+		// operator lowering a balance can take what they hold.
+		c.foldBack(ctx, u, nil)
 		res, err := c.bal.runScript(ctx, takeUpToScript, id, 0, true, amount, 0)
 		if err == nil {
 			u.Quota.Store(res[1])

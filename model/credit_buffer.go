@@ -80,16 +80,6 @@ func (b *creditBuffer) queuedAmount(user bool, id int) int64 {
 	return b.tokens[id]
 }
 
-// pendingFor reports whether credits to u or t are queued.
-func (b *creditBuffer) pendingFor(u *UserEntry, t *TokenEntry) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.users[u.Info().ID] != 0 {
-		return true
-	}
-	return t != nil && b.tokens[t.Info().ID] != 0
-}
-
 // FlushCredits gives every key's lease back and sends every queued credit
 // now (shutdown calls it after the last settlement, before the process
 // lets go of Redis).

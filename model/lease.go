@@ -10,8 +10,8 @@ import (
 // the upstream call: a quarter of the gateway's CPU per request and most
 // of its added time to first byte. A lease removes it for busy keys: the
 // script that reserves a request also takes a little more (leaseFactor
-// times the reservation, at most a quarter of what the balances have
-// left), and this instance serves the key's next reservations and refunds
+// times the reservation, only while the balances keep four times that
+// afterwards), and this instance serves the key's next reservations and refunds
 // from that float in memory. The float is real money taken from Redis, so
 // no instance can overspend; it goes back to Redis when the key has been
 // idle for leaseIdle, when an operator changes the balance, on shutdown,
