@@ -189,12 +189,15 @@ func run() error {
 	// MAX_REQUEST_BODY_MB and streams by STREAMING_TIMEOUT instead.
 	srv := &http.Server{Addr: ":" + cfg.Port, Handler: handler, ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 1 << 20}
+	// Catch SIGTERM before the port answers: a supervisor that sees
+	// /api/status succeed may stop us at once, and an uncaught SIGTERM
+	// would kill the process without the final flush.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ListenAndServe() }()
 	slog.Info("sluice listening", "port", cfg.Port, "version", version, "database", string(model.DialectOf(cfg.SQLDSN)))
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	select {
 	case err := <-serveErr:
 		if !errors.Is(err, http.ErrServerClosed) {
