@@ -286,7 +286,8 @@ func (r *runner) build(ctx context.Context) error {
 	pkgs := []string{"./bench/mockupstream", "./bench/floorproxy", "./bench/streamclient"}
 	if r.bins.sluice == "" {
 		r.bins.sluice = filepath.Join(dir, "sluice")
-		if err := goBuild(ctx, r.bins.sluice, "."); err != nil {
+		// The release build (README, Dockerfile): without gin's MsgPack codec.
+		if err := goBuild(ctx, r.bins.sluice, ".", "-tags", "nomsgpack"); err != nil {
 			return err
 		}
 	}
@@ -298,8 +299,8 @@ func (r *runner) build(ctx context.Context) error {
 	return nil
 }
 
-func goBuild(ctx context.Context, out, pkg string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+func goBuild(ctx context.Context, out, pkg string, flags ...string) error {
+	cmd := exec.CommandContext(ctx, "go", append(append([]string{"build"}, flags...), "-o", out, pkg)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("go build %s (run from the repository root): %w", pkg, err)
