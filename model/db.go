@@ -69,7 +69,12 @@ func Open(dsn, sqlitePath string, pool PoolConfig) (*gorm.DB, error) {
 		}
 		// WAL lets readers run beside the writer; the busy timeout makes a
 		// second writer wait instead of failing with "database is locked".
-		full := "file:" + sqlitePath + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(0)&_txlock=immediate"
+		// A checkpoint (WAL into the database) is two fsyncs, milliseconds
+		// during which the goroutine in the system call keeps the
+		// scheduler's P, so on one core no request runs: checkpointing every
+		// 10,000 pages (a WAL of up to 40 MB) instead of 1,000 makes those
+		// stalls ten times rarer.
+		full := "file:" + sqlitePath + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)&_pragma=foreign_keys(0)&_txlock=immediate"
 		db, err = gorm.Open(sqlite.Open(full), gcfg)
 	case DialectPostgres:
 		db, err = gorm.Open(postgres.New(postgres.Config{DSN: dsn}), gcfg)

@@ -181,7 +181,7 @@ func (s *Store) InsertLogs(logs []Log) error {
 	return s.LogDB.Transaction(func(tx *gorm.DB) error {
 		yielded := time.Now()
 		for i := 0; i < len(logs); i += w.rows {
-			if i > 0 {
+			if w.inProcess {
 				yielded = yieldToRequests(yielded)
 			}
 			sql, args := w.build(logs[i:min(i+w.rows, len(logs))])
@@ -197,21 +197,39 @@ func (s *Store) InsertLogs(logs []Log) error {
 // background job that can hold a core for milliseconds (the pure-Go SQLite
 // engine runs in this process), and returns when it last let the network
 // in. runtime.Gosched queues the flush behind every runnable goroutine, a
-// fair share under load; but a yielding goroutine is picked again before
-// the scheduler polls the network, so with nothing else runnable a request
-// whose answer arrived waited for the whole flush or sysmon's poll (10 ms).
-// Every millisecond a sleep makes the scheduler poll; not every time,
-// because a goroutine woken from a sleep runs next, ahead of the queue,
-// and under load that handed the flush half the core (p99 at c=64: 24 ms
-// with Gosched, 164 ms with a sleep per statement).
+// fair share under load; but the scheduler only polls the network when it
+// finds nothing runnable, and a yielding goroutine is always runnable, so an
+// answer that arrived for a request (from the client or the upstream) sat
+// in its socket until the flush ended or sysmon's poll (10 ms): p99 at c=1
+// was 6-9 ms. So when Gosched comes straight back - nothing else wanted
+// the core - the flush parks on a timer long enough to still be pending
+// when the scheduler looks for work, which makes it poll. Under load
+// Gosched comes back late and the flush does not park: a goroutine woken
+// by a timer runs next, ahead of the queue, and a park per statement gave
+// the flush half the core (p99 at c=64: 164 ms). Once a millisecond it
+// parks regardless, so the network is polled even then.
 func yieldToRequests(since time.Time) time.Time {
-	if time.Since(since) < time.Millisecond {
-		runtime.Gosched()
+	before := time.Now()
+	runtime.Gosched()
+	now := time.Now()
+	sincePoll := now.Sub(since)
+	if sincePoll < minPollGap || now.Sub(before) > aloneWithin && sincePoll < time.Millisecond {
 		return since
 	}
-	time.Sleep(time.Microsecond)
+	time.Sleep(pollPark)
 	return time.Now()
 }
+
+const (
+	// aloneWithin is how soon Gosched returns when no other goroutine ran.
+	aloneWithin = 10 * time.Microsecond
+	// minPollGap spaces the parks: each one can leave the core idle until
+	// the next network event, and waking it costs CPU.
+	minPollGap = 250 * time.Microsecond
+	// pollPark outlasts the scheduler's way from the park to its network
+	// poll; a timer already due there would be run instead of polling.
+	pollPark = 50 * time.Microsecond
+)
 
 // logInsert builds InsertLogs' multi-row INSERT statements by hand.
 // gorm's CreateInBatches spent its time in reflection and in reading the
@@ -222,6 +240,7 @@ type logInsert struct {
 	rows        int    // rows per statement
 	literalInts bool   // integers are written into the SQL text
 	dollar      bool   // placeholders are $1, $2, … (PostgreSQL), not ?
+	inProcess   bool   // the engine runs on our cores (SQLite): yield between statements
 	buf         []byte
 	args        []any
 }
@@ -252,7 +271,7 @@ func newLogInsert(d Dialect) *logInsert {
 		// number, and it parses the statement again on every exec, so
 		// nothing is gained by keeping its text stable. Integers written
 		// as literals leave 7 parameters per row instead of 17.
-		w.literalInts, w.rows = true, sqliteLogRows
+		w.literalInts, w.rows, w.inProcess = true, sqliteLogRows, true
 	case DialectMySQL:
 		// The MySQL driver prepares, executes and closes each statement
 		// (it does not interpolate), so a varying text costs nothing more,
