@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -164,19 +165,14 @@ type sluiceSetup struct {
 // newSluiceSetup prepares the environment every start of this
 // configuration shares; dbEnv selects the database (and Redis).
 func newSluiceSetup(name, bin, logDir string, dbEnv []string, certs []string, profile bool) (*sluiceSetup, error) {
-	port, err := benchenv.FreePort()
-	if err != nil {
-		return nil, err
-	}
 	dataDir, err := os.MkdirTemp("", "sluice-bench-"+name+"-")
 	if err != nil {
 		return nil, err
 	}
-	s := &sluiceSetup{name: name, bin: bin, logDir: logDir, url: "http://127.0.0.1:" + port,
+	s := &sluiceSetup{name: name, bin: bin, logDir: logDir,
 		access: benchenv.RandomHex(16), key: "sk-bench-" + benchenv.RandomHex(16)}
 	s.cleanup = append(s.cleanup, func() error { return os.RemoveAll(dataDir) })
 	s.env = append([]string{
-		"PORT=" + port,
 		"SLUICE_DATA_DIR=" + dataDir,
 		"SQLITE_PATH=" + filepath.Join(dataDir, "sluice.db"),
 		"INITIAL_ROOT_PASSWORD=" + benchenv.RandomHex(12),
@@ -206,7 +202,15 @@ func newSluiceSetup(name, bin, logDir string, dbEnv []string, certs []string, pr
 // start runs sluice on the gateway CPU and waits for /api/status.
 func (s *sluiceSetup) start(ctx context.Context, ups []*upstream) (*instance, error) {
 	s.starts++
-	p, err := startProc(s.logDir, fmt.Sprintf("sluice-%s-%d", s.name, s.starts), gatewayCPU, s.bin, s.env)
+	// A new port each start: between two starts an outgoing connection
+	// can take the old one as its ephemeral port.
+	port, err := benchenv.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	s.url = "http://127.0.0.1:" + port
+	p, err := startProc(s.logDir, fmt.Sprintf("sluice-%s-%d", s.name, s.starts), gatewayCPU, s.bin,
+		append(slices.Clip(s.env), "PORT="+port))
 	if err != nil {
 		return nil, err
 	}
