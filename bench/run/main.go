@@ -297,6 +297,9 @@ func (r *runner) build(ctx context.Context) error {
 	// which the kernel maps 2 MB at a time, and that alone added 4 MB to
 	// idle RSS (smaps FilePmdMapped).
 	installed := filepath.Join(dir, "sluice")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	if err := copyFile(r.bins.sluice, installed); err != nil {
 		return err
 	}
