@@ -204,7 +204,7 @@ func TestInsertLogsRoundTripsEdgeValues(t *testing.T) {
 				Content: strings.Repeat("long text ", 6_000), Other: strings.Repeat("ö", 10_000)},
 			{Username: strings.Repeat("é", 64), ModelName: strings.Repeat("模", 255), Content: " ", Other: "''"},
 			// Text that looks like JSON or numbers stays text; control
-			// characters and escapes survive (SQLite's rows travel as JSON).
+			// characters and backslash escapes arrive unchanged.
 			{Username: "123", TokenName: "null", ModelName: "true", Group: "[1]", RequestID: "-1.5e3",
 				Content: "\x01\x1f\x7f \\u0000 \\\" \\n \b\f", Other: `{"a":1}]`},
 		}
