@@ -36,6 +36,10 @@ type BatchWriter struct {
 	tokens   map[int]model.TokenDelta
 	channels map[int]int64
 	logs     []model.Log
+	// spareLogs is the last flush's written slice, emptied, for the next
+	// interval's logs: growing a fresh slice to thousands of logs every
+	// interval cost more CPU than the appends themselves.
+	spareLogs []model.Log
 	// usage holds the hourly aggregates (QuotaData) of the queued charges.
 	usage map[model.QuotaDataKey]model.QuotaDataDelta
 
@@ -78,7 +82,7 @@ func (b *BatchWriter) reset() {
 	b.users = map[int]model.UserDelta{}
 	b.tokens = map[int]model.TokenDelta{}
 	b.channels = map[int]int64{}
-	b.logs = nil
+	b.logs, b.spareLogs = b.spareLogs, nil
 	b.usage = map[model.QuotaDataKey]model.QuotaDataDelta{}
 }
 
@@ -162,6 +166,8 @@ func (b *BatchWriter) Flush() error {
 	if err != nil {
 		b.requeue(model.Deltas{}, rest, nil)
 		errs = append(errs, err)
+	} else {
+		b.recycle(logs)
 	}
 	// The aggregates are written even when the logs failed: they are
 	// independent, and a dashboard should not lag behind a broken log DB.
@@ -170,6 +176,24 @@ func (b *BatchWriter) Flush() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// maxSpareLogs bounds the slice kept for reuse (about 6 MB): one that grew
+// during an outage is dropped, not held for good.
+const maxSpareLogs = 1 << 15
+
+// recycle keeps logs' array, all written, for the next interval. Its
+// elements are zeroed so it holds on to no strings.
+func (b *BatchWriter) recycle(logs []model.Log) {
+	if cap(logs) == 0 || cap(logs) > maxSpareLogs {
+		return
+	}
+	clear(logs)
+	b.mu.Lock()
+	if b.spareLogs == nil {
+		b.spareLogs = logs[:0]
+	}
+	b.mu.Unlock()
 }
 
 // logChunk is how many logs one InsertLogs call (one transaction, fully

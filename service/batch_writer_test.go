@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -470,6 +471,67 @@ func TestBatchWriterPartialLogFailureWritesEachLogOnce(t *testing.T) {
 		if n := w.PendingLogs(); n != 0 {
 			t.Errorf("%d logs pending after the retry", n)
 		}
+	})
+}
+
+// The writer reuses a written flush's slice for the next interval's logs:
+// each log must still be written once with its own content, across failed
+// flushes (whose logs are requeued, so their slice must not be reused) and
+// flushes of different sizes.
+func TestBatchWriterReusedSliceKeepsEveryLog(t *testing.T) {
+	t.Parallel()
+	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
+		a := newAccount(t, s, 10_000_000, 5_000_000)
+		w := service.NewBatchWriter(s, false)
+		want := map[string]bool{}
+		record := func(round, n int) {
+			for i := range n {
+				c := a.charge(a.key, int64(i))
+				c.Log.Content = fmt.Sprintf("r%d-%d", round, i)
+				w.RecordCharge(c)
+				want[c.Log.Content] = true
+			}
+		}
+		check := func(round int) {
+			t.Helper()
+			var got []string
+			if err := s.LogDB.Raw("SELECT content FROM logs WHERE user_id = ?", a.user.ID).Scan(&got).Error; err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			for _, c := range got {
+				if seen[c] || !want[c] {
+					t.Fatalf("round %d: log %q written twice or never recorded", round, c)
+				}
+				seen[c] = true
+			}
+			if len(seen) != len(want) {
+				t.Fatalf("round %d: %d logs written, want %d", round, len(seen), len(want))
+			}
+		}
+		for round, n := range []int{5, 40, 3, 250, 1} {
+			record(round, n)
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			check(round)
+		}
+		restore := testdb.RejectLogContent(t, s.LogDB, "r5-2")
+		record(5, 7)
+		if err := w.Flush(); err == nil {
+			t.Fatal("Flush succeeded despite the rejected log")
+		}
+		record(6, 4)
+		restore()
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		check(6)
+		record(7, 2)
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		check(7)
 	})
 }
 
