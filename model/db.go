@@ -74,6 +74,7 @@ func Open(dsn, sqlitePath string, pool PoolConfig) (*gorm.DB, error) {
 		// scheduler's P, so on one core no request runs: checkpointing every
 		// 10,000 pages (a WAL of up to 40 MB) instead of 1,000 makes those
 		// stalls ten times rarer.
+		keepSQLiteHeapMapped()
 		full := "file:" + sqlitePath + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)&_pragma=foreign_keys(0)&_txlock=immediate"
 		db, err = gorm.Open(sqlite.Open(full), gcfg)
 	case DialectPostgres:
