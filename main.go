@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -179,6 +180,10 @@ func run() error {
 
 	// After start-up's one-off work, so its garbage is paced as before.
 	common.TuneGC()
+	// Start-up's garbage (migrations, cache loads, gorm's reflection) goes
+	// back to the kernel now rather than minutes later by the scavenger:
+	// about 0.4 MB of idle RSS, for one collection of a small heap.
+	debug.FreeOSMemory()
 
 	// ReadHeaderTimeout closes slowloris connections that trickle their
 	// headers; IdleTimeout bounds keep-alive connections left open between
