@@ -207,6 +207,12 @@ func TestInsertLogsRoundTripsEdgeValues(t *testing.T) {
 			// characters and backslash escapes arrive unchanged.
 			{Username: "123", TokenName: "null", ModelName: "true", Group: "[1]", RequestID: "-1.5e3",
 				Content: "\x01\x1f\x7f \\u0000 \\\" \\n \b\f", Other: `{"a":1}]`},
+			// What is special in SQL and array literals: quotes,
+			// backslashes (one at the end), braces, commas, blanks, the
+			// word NULL.
+			{Username: "NULL", TokenName: `a\`, ModelName: `{"x","y"}`, Group: " , ", RequestID: `\\"`,
+				Content: "}{,\"\\\n\t", Other: "null"},
+			{Username: " ", TokenName: `"`, ModelName: `\`, Group: "{}", RequestID: ",", Content: `""`, Other: "{NULL}"},
 		}
 		// Then more, so the batch takes several statements everywhere.
 		want := slices.Clone(logs)

@@ -276,6 +276,9 @@ func (r *runner) hold(ctx context.Context, in *instance, up *upstream, n int) (h
 				// The text form ends with the runtime's MemStats: stacks,
 				// heap in use and GC headroom, which make up RSS per stream.
 				r.fetch(ctx, "http://"+in.pprof+"/debug/pprof/heap?debug=1", fmt.Sprintf("%s/memstats-%s-hold%d.txt", r.out, in.name, n))
+				// Where each held stream's goroutines wait, and so how deep
+				// their stacks are (stacks are half of RSS per stream).
+				r.fetch(ctx, "http://"+in.pprof+"/debug/pprof/goroutine?debug=1", fmt.Sprintf("%s/goroutines-%s-hold%d.txt", r.out, in.name, n))
 			}
 			if err := up.release(r.mockClient(up)); err != nil {
 				r.fail("release %s: %v", up.name, err)
