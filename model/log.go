@@ -307,11 +307,10 @@ func (w *logInsert) buildColumns(logs []Log) (string, []any) {
 		texts[c] = make([]string, n)
 	}
 	for i := range logs {
-		l := &logs[i]
-		streams[i] = l.IsStream
-		texts[0][i], texts[1][i], texts[2][i] = fitColumn(l.Content, 0), fitColumn(l.Username, 64), fitColumn(l.TokenName, 128)
-		texts[3][i], texts[4][i], texts[5][i] = fitColumn(l.ModelName, 255), fitColumn(l.Group, 64), fitColumn(l.RequestID, 64)
-		texts[6][i] = fitColumn(l.Other, 0)
+		streams[i] = logs[i].IsStream
+		for c, t := range logTexts(&logs[i]) {
+			texts[c][i] = t
+		}
 	}
 	// The nine integer columns (user_id … use_time, then channel_id) are
 	// written one after the other into w.buf, then cut out of one string.
@@ -346,7 +345,8 @@ func (w *logInsert) buildColumns(logs []Log) (string, []any) {
 	return w.head, w.args
 }
 
-// logInt is integer column c of l, in buildColumns' order.
+// logInt is integer column c of l: 0 to 7 are logInsertCols' first eight
+// columns (user_id … use_time), 8 is channel_id.
 func logInt(l *Log, c int) int64 {
 	switch c {
 	case 0:
@@ -370,6 +370,14 @@ func logInt(l *Log, c int) int64 {
 	}
 }
 
+// logTexts are l's text columns in logInsertCols' order, fitted to them.
+func logTexts(l *Log) [7]string {
+	return [7]string{fitColumn(l.Content, 0), fitColumn(l.Username, 64), fitColumn(l.TokenName, 128),
+		fitColumn(l.ModelName, 255), fitColumn(l.Group, 64), fitColumn(l.RequestID, 64), fitColumn(l.Other, 0)}
+}
+
+// build returns the statement writing logs (at most w.rows of them) and its
+// arguments. Both alias buffers that the next call reuses.
 func (w *logInsert) build(logs []Log) (string, []any) {
 	if w.columns {
 		return w.buildColumns(logs)
@@ -384,9 +392,8 @@ func (w *logInsert) build(logs []Log) (string, []any) {
 		w.buf = append(w.buf, '(')
 		// An integer cannot carry SQL: as a literal it is as safe as a
 		// bound parameter.
-		for _, n := range [...]int64{int64(l.UserID), l.CreatedAt, int64(l.Type), int64(l.TokenID), l.Quota,
-			int64(l.PromptTokens), int64(l.CompletionTokens), int64(l.UseTime)} {
-			w.buf = strconv.AppendInt(w.buf, n, 10)
+		for c := range 8 {
+			w.buf = strconv.AppendInt(w.buf, logInt(l, c), 10)
 			w.buf = append(w.buf, ',')
 		}
 		if l.IsStream {
@@ -394,10 +401,11 @@ func (w *logInsert) build(logs []Log) (string, []any) {
 		} else {
 			w.buf = append(w.buf, "FALSE,"...)
 		}
-		w.buf = strconv.AppendInt(w.buf, int64(l.ChannelID), 10)
+		w.buf = strconv.AppendInt(w.buf, logInt(l, 8), 10)
 		w.buf = append(w.buf, ",?,?,?,?,?,?,?)"...)
-		w.args = append(w.args, fitColumn(l.Content, 0), fitColumn(l.Username, 64), fitColumn(l.TokenName, 128),
-			fitColumn(l.ModelName, 255), fitColumn(l.Group, 64), fitColumn(l.RequestID, 64), fitColumn(l.Other, 0))
+		for _, t := range logTexts(l) {
+			w.args = append(w.args, t)
+		}
 	}
 	return string(w.buf), w.args
 }
