@@ -287,7 +287,8 @@ func (r *runner) build(ctx context.Context) error {
 	pkgs := []string{"./bench/mockupstream", "./bench/floorproxy", "./bench/streamclient"}
 	if r.bins.sluice == "" {
 		r.bins.sluice = filepath.Join(dir, "sluice-build")
-		// The release build (README, Dockerfile): without gin's MsgPack codec.
+		// The release build (README, Dockerfile): without gin's MsgPack
+		// codec, and static (goBuild).
 		if err := goBuild(ctx, r.bins.sluice, ".", "-tags", "nomsgpack"); err != nil {
 			return err
 		}
@@ -331,8 +332,13 @@ func copyFile(from, to string) error {
 	return out.Close()
 }
 
+// goBuild builds pkg as the Dockerfile builds sluice: with cgo off, so the
+// binary is static. With cgo (the default where a C compiler is installed)
+// net links the C library's resolver, and the dynamically linked binary
+// carries libc and the loader: 1.2–2 MB more idle RSS.
 func goBuild(ctx context.Context, out, pkg string, flags ...string) error {
 	cmd := exec.CommandContext(ctx, "go", append(append([]string{"build"}, flags...), "-o", out, pkg)...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("go build %s (run from the repository root): %w", pkg, err)
