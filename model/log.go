@@ -322,7 +322,7 @@ func (w *logInsert) buildColumns(logs []Log) (string, []any) {
 			if i > 0 {
 				w.buf = append(w.buf, ',')
 			}
-			w.buf = strconv.AppendInt(w.buf, logInt(&logs[i], c), 10)
+			w.buf = strconv.AppendInt(w.buf, logInts(&logs[i])[c], 10)
 		}
 		w.buf = append(w.buf, '}')
 		ends[c] = len(w.buf)
@@ -345,29 +345,11 @@ func (w *logInsert) buildColumns(logs []Log) (string, []any) {
 	return w.head, w.args
 }
 
-// logInt is integer column c of l: 0 to 7 are logInsertCols' first eight
-// columns (user_id … use_time), 8 is channel_id.
-func logInt(l *Log, c int) int64 {
-	switch c {
-	case 0:
-		return int64(l.UserID)
-	case 1:
-		return l.CreatedAt
-	case 2:
-		return int64(l.Type)
-	case 3:
-		return int64(l.TokenID)
-	case 4:
-		return l.Quota
-	case 5:
-		return int64(l.PromptTokens)
-	case 6:
-		return int64(l.CompletionTokens)
-	case 7:
-		return int64(l.UseTime)
-	default:
-		return int64(l.ChannelID)
-	}
+// logInts are l's integer columns: logInsertCols' first eight (user_id …
+// use_time), then channel_id.
+func logInts(l *Log) [9]int64 {
+	return [9]int64{int64(l.UserID), l.CreatedAt, int64(l.Type), int64(l.TokenID), l.Quota,
+		int64(l.PromptTokens), int64(l.CompletionTokens), int64(l.UseTime), int64(l.ChannelID)}
 }
 
 // logTexts are l's text columns in logInsertCols' order, fitted to them.
@@ -392,8 +374,9 @@ func (w *logInsert) build(logs []Log) (string, []any) {
 		w.buf = append(w.buf, '(')
 		// An integer cannot carry SQL: as a literal it is as safe as a
 		// bound parameter.
-		for c := range 8 {
-			w.buf = strconv.AppendInt(w.buf, logInt(l, c), 10)
+		ints := logInts(l)
+		for _, n := range ints[:8] {
+			w.buf = strconv.AppendInt(w.buf, n, 10)
 			w.buf = append(w.buf, ',')
 		}
 		if l.IsStream {
@@ -401,7 +384,7 @@ func (w *logInsert) build(logs []Log) (string, []any) {
 		} else {
 			w.buf = append(w.buf, "FALSE,"...)
 		}
-		w.buf = strconv.AppendInt(w.buf, logInt(l, 8), 10)
+		w.buf = strconv.AppendInt(w.buf, ints[8], 10)
 		w.buf = append(w.buf, ",?,?,?,?,?,?,?)"...)
 		for _, t := range logTexts(l) {
 			w.args = append(w.args, t)
