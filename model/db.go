@@ -67,6 +67,7 @@ func Open(dsn, sqlitePath string, pool PoolConfig) (*gorm.DB, error) {
 				return nil, fmt.Errorf("create sqlite directory: %w", err)
 			}
 		}
+		keepSQLiteHeapMapped()
 		// WAL lets readers run beside the writer; the busy timeout makes a
 		// second writer wait instead of failing with "database is locked".
 		// A checkpoint (WAL into the database) is two fsyncs, milliseconds
@@ -74,7 +75,6 @@ func Open(dsn, sqlitePath string, pool PoolConfig) (*gorm.DB, error) {
 		// scheduler's P, so on one core no request runs: checkpointing every
 		// 10,000 pages (a WAL of up to 40 MB) instead of 1,000 makes those
 		// stalls ten times rarer.
-		keepSQLiteHeapMapped()
 		full := "file:" + sqlitePath + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)&_pragma=foreign_keys(0)&_txlock=immediate"
 		db, err = gorm.Open(sqlite.Open(full), gcfg)
 	case DialectPostgres:

@@ -313,10 +313,11 @@ func (w *logInsert) buildColumns(logs []Log) (string, []any) {
 		}
 	}
 	// The nine integer columns (user_id … use_time, then channel_id) are
-	// written one after the other into w.buf, then cut out of one string.
-	var ends [9]int
+	// written one after the other into w.buf, then cut out of one string:
+	// column c is all[at[c]:at[c+1]].
+	var at [9 + 1]int
 	w.buf = w.buf[:0]
-	for c := range ends {
+	for c := range 9 {
 		w.buf = append(w.buf, '{')
 		for i := range logs {
 			if i > 0 {
@@ -325,15 +326,10 @@ func (w *logInsert) buildColumns(logs []Log) (string, []any) {
 			w.buf = strconv.AppendInt(w.buf, logInts(&logs[i])[c], 10)
 		}
 		w.buf = append(w.buf, '}')
-		ends[c] = len(w.buf)
+		at[c+1] = len(w.buf)
 	}
 	all := string(w.buf)
-	ints := func(c int) string {
-		if c == 0 {
-			return all[:ends[0]]
-		}
-		return all[ends[c-1]:ends[c]]
-	}
+	ints := func(c int) string { return all[at[c]:at[c+1]] }
 	w.args = w.args[:0]
 	for c := range 8 {
 		w.args = append(w.args, ints(c))
