@@ -194,7 +194,9 @@ func newSluiceSetup(name, bin, logDir string, dbEnv []string, certs []string, pr
 			return nil, err
 		}
 		s.pprof = "127.0.0.1:" + pp
-		s.env = append(s.env, "ENABLE_PPROF=true", "PPROF_ADDR="+s.pprof)
+		// One heap sample per 4 KiB allocated (default 512 KiB): the hold
+		// group's heap profile then shows what each held stream keeps.
+		s.env = append(s.env, "ENABLE_PPROF=true", "PPROF_ADDR="+s.pprof, "GODEBUG=memprofilerate=4096")
 	}
 	return s, nil
 }

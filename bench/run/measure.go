@@ -272,7 +272,9 @@ func (r *runner) hold(ctx context.Context, in *instance, up *upstream, n int) (h
 			res.OpenRSSKB, _, _ = benchenv.MemKB(pid)
 			res.UpstreamConns = countConns(pid, up.url)
 			if in.pprof != "" {
-				r.fetch(ctx, "http://"+in.pprof+"/debug/pprof/heap", fmt.Sprintf("%s/heap-%s-hold%d.pprof", r.out, in.name, n))
+				// gc=1: the profile shows the heap as it is now, not as at
+				// the last collection, which can predate the open streams.
+				r.fetch(ctx, "http://"+in.pprof+"/debug/pprof/heap?gc=1", fmt.Sprintf("%s/heap-%s-hold%d.pprof", r.out, in.name, n))
 				// The text form ends with the runtime's MemStats: stacks,
 				// heap in use and GC headroom, which make up RSS per stream.
 				r.fetch(ctx, "http://"+in.pprof+"/debug/pprof/heap?debug=1", fmt.Sprintf("%s/memstats-%s-hold%d.txt", r.out, in.name, n))
