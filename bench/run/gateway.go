@@ -194,15 +194,14 @@ func newSluiceSetup(name, bin, logDir string, dbEnv []string, certs []string, pr
 			return nil, err
 		}
 		s.pprof = "127.0.0.1:" + pp
-		// One heap sample per 4 KiB allocated (default 512 KiB): the hold
-		// group's heap profile then shows what each held stream keeps.
-		s.env = append(s.env, "ENABLE_PPROF=true", "PPROF_ADDR="+s.pprof, "GODEBUG=memprofilerate=4096")
+		s.env = append(s.env, "ENABLE_PPROF=true", "PPROF_ADDR="+s.pprof)
 	}
 	return s, nil
 }
 
-// start runs sluice on the gateway CPU and waits for /api/status.
-func (s *sluiceSetup) start(ctx context.Context, ups []*upstream) (*instance, error) {
+// start runs sluice on the gateway CPU, with extraEnv added to its
+// environment, and waits for /api/status.
+func (s *sluiceSetup) start(ctx context.Context, ups []*upstream, extraEnv ...string) (*instance, error) {
 	s.starts++
 	// A new port each start: between two starts an outgoing connection
 	// can take the old one as its ephemeral port.
@@ -212,7 +211,7 @@ func (s *sluiceSetup) start(ctx context.Context, ups []*upstream) (*instance, er
 	}
 	s.url = "http://127.0.0.1:" + port
 	p, err := startProc(s.logDir, fmt.Sprintf("sluice-%s-%d", s.name, s.starts), gatewayCPU, s.bin,
-		append(slices.Clip(s.env), "PORT="+port))
+		append(append(slices.Clip(s.env), extraEnv...), "PORT="+port))
 	if err != nil {
 		return nil, err
 	}

@@ -43,9 +43,10 @@ func (r *runner) runGroups(ctx context.Context) {
 	}
 }
 
-// startGroup starts the floor and every sluice for ups; direct (the mock
-// itself) comes first when withDirect.
-func (r *runner) startGroup(ctx context.Context, ups []*upstream, withDirect bool) ([]*instance, error) {
+// startGroup starts the floor and every sluice for ups, sluice with
+// sluiceEnv added to its environment; direct (the mock itself) comes first
+// when withDirect.
+func (r *runner) startGroup(ctx context.Context, ups []*upstream, withDirect bool, sluiceEnv ...string) ([]*instance, error) {
 	var insts []*instance
 	if withDirect {
 		insts = append(insts, directInstance(ups))
@@ -56,7 +57,7 @@ func (r *runner) startGroup(ctx context.Context, ups []*upstream, withDirect boo
 		return insts, err
 	}
 	for _, s := range r.setups {
-		in, err := s.start(ctx, ups)
+		in, err := s.start(ctx, ups, sluiceEnv...)
 		if in != nil {
 			insts = append(insts, in)
 		}
@@ -208,7 +209,14 @@ func (r *runner) groupLong(ctx context.Context) error {
 // processes.
 func (r *runner) groupHold(ctx context.Context, n int) error {
 	main, hold := r.mocks["main"], r.mocks["hold"]
-	insts, err := r.startGroup(ctx, []*upstream{main, hold}, false)
+	var env []string
+	if r.opt.profile {
+		// One heap sample per 4 KiB allocated (default 512 KiB), so the
+		// heap profile shows what each held stream keeps. Only here: the
+		// sampling costs CPU, which would show in the load group's profiles.
+		env = append(env, "GODEBUG=memprofilerate=4096")
+	}
+	insts, err := r.startGroup(ctx, []*upstream{main, hold}, false, env...)
 	defer r.stopGroup(insts)
 	if err != nil {
 		return err
