@@ -70,12 +70,12 @@ func Open(dsn, sqlitePath string, pool PoolConfig) (*gorm.DB, error) {
 		keepSQLiteHeapMapped()
 		// WAL lets readers run beside the writer; the busy timeout makes a
 		// second writer wait instead of failing with "database is locked".
-		// A checkpoint (WAL into the database) is two fsyncs, milliseconds
-		// during which the goroutine in the system call keeps the
-		// scheduler's P, so on one core no request runs: checkpointing every
-		// 10,000 pages (a WAL of up to 40 MB) instead of 1,000 makes those
-		// stalls ten times rarer.
-		full := "file:" + sqlitePath + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(10000)&_pragma=foreign_keys(0)&_txlock=immediate"
+		// Checkpoints (WAL into the database) are the batch writer's, after
+		// each flush, with a spare P (Store.CheckpointWAL). SQLite's own, in
+		// whichever commit grows the WAL past 40,000 pages (160 MB; 1,000 by
+		// default), are only the backstop: a flush of 40,000 logs fills
+		// about 9,000.
+		full := "file:" + sqlitePath + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(40000)&_pragma=foreign_keys(0)&_txlock=immediate"
 		db, err = gorm.Open(sqlite.Open(full), gcfg)
 	case DialectPostgres:
 		db, err = gorm.Open(postgres.New(postgres.Config{DSN: dsn}), gcfg)

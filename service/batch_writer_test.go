@@ -572,3 +572,35 @@ func TestBatchWriterSaturatesAndDrains(t *testing.T) {
 		a.expect(t, 100_000, 50_000, &sum)
 	})
 }
+
+// On SQLite the flush checkpoints the WAL itself (with a spare P, so its
+// fsyncs do not stall requests), at most once per walCheckpointEvery.
+func TestBatchWriterCheckpointsTheSQLiteWAL(t *testing.T) {
+	t.Parallel()
+	db := testdb.Create(t, model.DialectSQLite)
+	s := testdb.StoreOn(t, db.Open(t))
+	w := service.NewBatchWriter(s, false)
+	// However slow the machine, the second flush comes "at once".
+	service.SetCheckpointEvery(w, time.Hour)
+
+	w.AddLog(model.Log{UserID: 1, Content: "first"})
+	if err := w.Flush(); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if got := testdb.RowsInFileAlone(t, db.Path, "logs"); got != 1 {
+		t.Fatalf("logs in the database file after the first flush = %d, want 1 (checkpointed)", got)
+	}
+
+	w.AddLog(model.Log{UserID: 1, Content: "second"})
+	if err := w.Flush(); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	if got := testdb.RowsInFileAlone(t, db.Path, "logs"); got != 1 {
+		t.Errorf("logs in the database file after a second flush at once = %d, want 1 (the next checkpoint is not due)", got)
+	}
+	// Both logs are there all the same.
+	var n int64
+	if err := s.LogDB.Table("logs").Count(&n).Error; err != nil || n != 2 {
+		t.Errorf("logs = %d (err %v), want 2", n, err)
+	}
+}

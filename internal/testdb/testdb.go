@@ -14,7 +14,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -252,4 +254,33 @@ func RejectLogContent(t *testing.T, db *gorm.DB, content string) (restore func()
 			" THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'log rejected by the test'; END IF; END")
 		return func() { exec("DROP TRIGGER reject_log") }
 	}
+}
+
+// RowsInFileAlone counts the rows of table in a copy of the SQLite
+// database file without its WAL: what a checkpoint has copied in. -1 when
+// the copy has no such table yet (the migration is still in the WAL).
+func RowsInFileAlone(tb testing.TB, path, table string) int64 {
+	tb.Helper()
+	src, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer src.Close()
+	copyPath := filepath.Join(tb.TempDir(), "copy.db")
+	dst, err := os.Create(copyPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		tb.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	db := Database{Dialect: model.DialectSQLite, Name: "copy", Path: copyPath}.Open(tb)
+	var n int64
+	if err := db.Table(table).Count(&n).Error; err != nil {
+		return -1
+	}
+	return n
 }
