@@ -255,20 +255,23 @@ const logInsertCols = "user_id,created_at,type,token_id,quota,prompt_tokens,comp
 // executed) in one stretch of CPU that nothing interrupts: on a gateway
 // with one core, a request whose bytes arrive meanwhile waits until the
 // statement ends (the scheduler polls the network between statements,
-// yieldToRequests). So statements are kept short, about 0.2 ms each, where
-// the CPU per log stays flat.
+// yieldToRequests).
 const (
 	// On SQLite parsing and compiling a statement costs about the same per
 	// row whatever its length: by CPU time per 200 logs (the
 	// BenchmarkInsertLogsSQLite pair), 15 to 50 rows measured alike, 100
 	// up to 12 % and 200 up to 30 % more, as the driver's parameter scan
-	// and SQLite's allocations grow with the statement. 16 rows against
-	// 32: p99 at c=1 1.4-1.7 ms against 4.4-4.7 (bench/run, A/B).
+	// and SQLite's allocations grow with the statement. So the statements
+	// are short, 16 rows, about 0.2 ms.
 	sqliteLogRows = 16
-	// On PostgreSQL and MySQL a 200-row statement was a burst of 1-1.4 ms
-	// of sluice's CPU; 40 rows took PostgreSQL's p99 at c=1 from 2.8-3.1
-	// to 1.1-1.3 ms (bench/run, A/B) at the same CPU per log.
-	serverLogRows = 40
+	// On PostgreSQL and MySQL a 200-row statement is a burst of about
+	// 1 ms of sluice's CPU, and 40 rows took PostgreSQL's p99 at c=1 from
+	// 2.8-3.1 to 1.1-1.3 ms (bench/run, A/B). But each statement is a
+	// round trip, and at c=256, with the database short of CPU, five per
+	// 200 logs did not keep up: the unwritten logs reached their bound and
+	// 27,382 requests were refused. 200 rows × 7 parameters stay well
+	// below the 65,535 placeholders MySQL allows in one statement.
+	serverLogRows = 200
 )
 
 func newLogInsert(d Dialect) *logInsert {

@@ -65,7 +65,7 @@ func matches(l model.Log, f model.LogFilter) bool {
 func TestInsertAndListLogs(t *testing.T) {
 	t.Parallel()
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
-		// More than one INSERT statement on every database (40 rows
+		// More than one INSERT statement on every database (200 rows
 		// each, 16 on SQLite), not a multiple of either.
 		logs := logFixture(450)
 		if err := s.InsertLogs(logs); err != nil {
