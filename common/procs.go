@@ -19,7 +19,7 @@ var spareProc struct {
 // SQLite's fsync when it checkpoints its WAL. A goroutine in a system
 // call keeps its P until sysmon takes it back, and sysmon, which sleeps up
 // to 10 ms between looks on a busy process and takes a P back on its
-// second look, needed 14-32 ms in execution traces of sluice: on a gateway
+// second look, needed 14-19 ms in execution traces of sluice: on a gateway
 // with one P, no request runs meanwhile. With a spare P the requests go on
 // while fn waits. Raising and restoring GOMAXPROCS each stop the world for
 // microseconds, so fn should be rare work, not a request's.
@@ -29,10 +29,11 @@ func WithSpareProc(fn func()) {
 		spareProc.base = runtime.GOMAXPROCS(0)
 		runtime.GOMAXPROCS(spareProc.base + 1)
 		// A P alone serves nobody: requests are noticed by a thread
-		// waiting in the network poller, and none waits while fn's thread
-		// runs. A new goroutine wakes a thread for the new P, which, once
-		// it finds nothing else to do, waits in the poller for the rest
-		// of fn (a 32 ms fsync went unserved in a trace without this).
+		// waiting in the network poller, and none may be waiting while
+		// fn's thread runs (in a trace without this, requests waited 5 ms
+		// at the start of one checkpoint). A new goroutine wakes a thread
+		// for the new P, which, once it finds nothing else to do, waits in
+		// the poller for the rest of fn.
 		go func() {}()
 	}
 	spareProc.holders++

@@ -14,7 +14,7 @@ import (
 // milliseconds on a loaded disk, that SQLite would otherwise run inside
 // whichever commit grew the log past its limit, while that goroutine's
 // system call held the scheduler's P: on one core, traces showed requests
-// waiting 14-32 ms. Run here, with a spare P (common.WithSpareProc), the
+// waiting 14-19 ms. Run here, with a spare P (common.WithSpareProc), the
 // requests go on meanwhile. PASSIVE: it neither waits for nor blocks
 // readers and writers, and copies what they allow.
 func (s *Store) CheckpointWAL() error {
