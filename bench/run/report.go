@@ -62,6 +62,9 @@ func (r *runner) writeReport(stdout io.Writer) error {
 	r.res.Machine = machine()
 	r.res.Settings = fmt.Sprintf("wrk -t1, %v per run after a %v warm-up; gateway pinned to CPU %s, mocks and load to CPU %s%s",
 		r.opt.duration, r.opt.warmup, gatewayCPU, loadCPU, map[bool]string{true: "", false: " (not pinned: taskset missing)"}[pinning])
+	if servicesPinned != "" {
+		r.res.Settings += "; " + servicesPinned
+	}
 	var b bytes.Buffer
 	r.markdown(&b)
 	raw, err := json.MarshalIndent(r.res, "", "  ")

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,7 +24,8 @@ func postgresEnv(ctx context.Context, adminDSN, redisURL string) ([]string, []fu
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := benchenv.LoopbackOnly("-redis-url", redisURL); err != nil {
+	rd, err := benchenv.LoopbackOnly("-redis-url", redisURL)
+	if err != nil {
 		return nil, nil, err
 	}
 	admin, err := gorm.Open(postgres.Open(adminDSN), &gorm.Config{Logger: logger.Discard})
@@ -48,7 +52,38 @@ func postgresEnv(ctx context.Context, adminDSN, redisURL string) ([]string, []fu
 	}
 	flush := func() error { return deletePrefix(redisURL, prefix) }
 	env := []string{"SQL_DSN=" + dsn.String(), "REDIS_CONN_STRING=" + redisURL, "REDIS_KEY_PREFIX=" + prefix}
-	return env, []func() error{drop, flush}, nil
+	cleanup := []func() error{drop, flush}
+	if restore := pinServicesForRun(portOf(pg, 5432), portOf(rd, 6379)); restore != nil {
+		cleanup = append(cleanup, restore)
+	}
+	return env, cleanup, nil
+}
+
+// servicesPinned says in the report where PostgreSQL and Redis ran.
+var servicesPinned string
+
+// pinServicesForRun pins PostgreSQL and Redis to the load CPU
+// (pinServices) when processes are pinned at all. If that fails they run
+// where the kernel puts them, the report says so, and the run goes on.
+func pinServicesForRun(ports ...int) (restore func() error) {
+	if !pinning {
+		return nil
+	}
+	restore, pids, err := pinServices(loadCPU, ports...)
+	if err != nil {
+		servicesPinned = "PostgreSQL and Redis not pinned (" + err.Error() + ")"
+		fmt.Fprintln(os.Stderr, "bench:", servicesPinned)
+		return nil
+	}
+	servicesPinned = fmt.Sprintf("PostgreSQL and Redis (%d processes) pinned to CPU %s", len(pids), loadCPU)
+	return restore
+}
+
+func portOf(u *url.URL, fallback int) int {
+	if p, err := strconv.Atoi(u.Port()); err == nil {
+		return p
+	}
+	return fallback
 }
 
 // deletePrefix removes every Redis key the run wrote (benchenv.DeletePrefix
