@@ -15,12 +15,11 @@ import (
 // ports - PostgreSQL's postmaster with every process it has forked, Redis -
 // to the load CPU for the run, all their threads, and returns what puts
 // them back. They are the machine's own services, not started by the run,
-// so they otherwise run on whichever core the kernel picks: in a trace of
-// the c=1 run the PostgreSQL backend executing a flush's INSERT ran on the
-// gateway's core for up to 1.8 ms at a time while sluice's thread, with a
-// request waiting in its socket, was not scheduled. A production gateway
-// does not share its cores with its database. Backends forked later
-// inherit the postmaster's CPU.
+// so they otherwise run on whichever core the kernel picks, the gateway's
+// included: unpinned, 3-5 % of the gateway core's time at c=64 and c=256
+// went to other processes ("disturbed" in the report), pinned 0-2 %. A
+// production gateway does not share its cores with its database. Backends
+// forked later inherit the postmaster's CPU.
 func pinServices(cpu string, ports ...int) (restore func() error, pinned []int, err error) {
 	var pids []int
 	for _, port := range ports {
@@ -153,9 +152,13 @@ func withDescendants(pids []int) []int {
 		}
 		// pid (comm) state ppid …; comm may hold spaces and parentheses.
 		s := string(raw)
-		rest := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		pid, err1 := strconv.Atoi(strings.Fields(s)[0])
-		if len(rest) < 2 || err1 != nil {
+		end := strings.LastIndexByte(s, ')')
+		if end < 0 {
+			continue
+		}
+		rest := strings.Fields(s[end+1:])
+		pid, err := strconv.Atoi(strings.TrimSpace(s[:strings.IndexByte(s, ' ')+1]))
+		if len(rest) < 2 || err != nil {
 			continue
 		}
 		if ppid, err := strconv.Atoi(rest[1]); err == nil {
