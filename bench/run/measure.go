@@ -329,16 +329,13 @@ func countConns(pid int, rawURL string) int {
 			inodes[strings.TrimSuffix(inode, "]")] = true
 		}
 	}
-	b, err := os.ReadFile("/proc/net/tcp")
+	socks, err := tcpSockets("/proc/net/tcp")
 	if err != nil {
 		return 0
 	}
-	want := fmt.Sprintf(":%04X", p)
 	n := 0
-	for _, line := range strings.Split(string(b), "\n")[1:] {
-		f := strings.Fields(line)
-		// f[2] is the remote address, f[3] the state (01: established), f[9] the inode.
-		if len(f) > 9 && strings.HasSuffix(f[2], want) && f[3] == "01" && inodes[f[9]] {
+	for _, sock := range socks {
+		if sock.remotePort == p && sock.state == "01" && inodes[sock.inode] {
 			n++
 		}
 	}

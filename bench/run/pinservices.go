@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -112,29 +111,17 @@ func listeners(port int) ([]int, error) {
 	return pids, nil
 }
 
-// listeningInodes reads a /proc/net/tcp-style table and returns the inodes
-// of the sockets listening on port.
+// listeningInodes returns the inodes of the sockets in a /proc/net/tcp-style
+// table that listen on port.
 func listeningInodes(table string, port int) ([]string, error) {
-	f, err := os.Open(table)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
+	socks, err := tcpSockets(table)
 	var inodes []string
-	sc := bufio.NewScanner(f)
-	sc.Scan() // the header
-	for sc.Scan() {
-		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
-		f := strings.Fields(sc.Text())
-		if len(f) < 10 || f[3] != "0A" { // 0A: LISTEN
-			continue
-		}
-		i := strings.LastIndexByte(f[1], ':')
-		if p, err := strconv.ParseUint(f[1][i+1:], 16, 16); err == nil && int(p) == port {
-			inodes = append(inodes, f[9])
+	for _, sock := range socks {
+		if sock.state == "0A" && sock.localPort == port {
+			inodes = append(inodes, sock.inode)
 		}
 	}
-	return inodes, sc.Err()
+	return inodes, err
 }
 
 // withDescendants adds every process descended from pids.
@@ -150,18 +137,12 @@ func withDescendants(pids []int) []int {
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid …; comm may hold spaces and parentheses.
-		s := string(raw)
-		end := strings.LastIndexByte(s, ')')
-		if end < 0 {
+		pid, err1 := strconv.Atoi(strings.Split(path, "/")[2])
+		f := statFields(string(raw))
+		if err1 != nil || len(f) < 2 {
 			continue
 		}
-		rest := strings.Fields(s[end+1:])
-		pid, err := strconv.Atoi(strings.TrimSpace(s[:strings.IndexByte(s, ' ')+1]))
-		if len(rest) < 2 || err != nil {
-			continue
-		}
-		if ppid, err := strconv.Atoi(rest[1]); err == nil {
+		if ppid, err := strconv.Atoi(f[1]); err == nil {
 			parent[pid] = ppid
 		}
 	}

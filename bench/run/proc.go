@@ -143,9 +143,7 @@ func cpuTicks(pid int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	// The command name (field 2) may hold spaces; fields count from after it.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	f := statFields(string(b))
 	if len(f) < 13 {
 		return 0, errors.New("short /proc stat")
 	}
@@ -155,6 +153,41 @@ func cpuTicks(pid int) (int64, error) {
 		return 0, err
 	}
 	return utime + stime, nil
+}
+
+// statFields are the fields of a /proc/<pid>/stat line after the command
+// name (field 2), which may hold spaces and parentheses: the state first,
+// then the parent's pid, and utime and stime at 11 and 12.
+func statFields(line string) []string {
+	return strings.Fields(line[strings.LastIndexByte(line, ')')+1:])
+}
+
+// tcpSocket is one row of /proc/net/tcp or /proc/net/tcp6.
+type tcpSocket struct {
+	localPort, remotePort int
+	state                 string // 01: established, 0A: listening
+	inode                 string
+}
+
+// tcpSockets reads a /proc/net/tcp-style table.
+func tcpSockets(table string) ([]tcpSocket, error) {
+	b, err := os.ReadFile(table)
+	if err != nil {
+		return nil, err
+	}
+	port := func(addr string) int {
+		p, _ := strconv.ParseUint(addr[strings.LastIndexByte(addr, ':')+1:], 16, 16)
+		return int(p)
+	}
+	var socks []tcpSocket
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+		f := strings.Fields(line)
+		if len(f) > 9 {
+			socks = append(socks, tcpSocket{localPort: port(f[1]), remotePort: port(f[2]), state: f[3], inode: f[9]})
+		}
+	}
+	return socks, nil
 }
 
 // resetPeak restarts VmHWM from the current RSS (Linux ≥ 4.0), so a
