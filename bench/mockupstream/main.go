@@ -108,7 +108,12 @@ func selfSigned(path string) (tls.Certificate, error) {
 		return tls.Certificate{}, err
 	}
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	if err := os.WriteFile(path, certPEM, 0o644); err != nil {
+	// Written whole under another name, then renamed: the harness polls
+	// for the file and must not read half of it.
+	if err := os.WriteFile(path+".tmp", certPEM, 0o644); err != nil {
+		return tls.Certificate{}, fmt.Errorf("writing the certificate: %w", err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
 		return tls.Certificate{}, fmt.Errorf("writing the certificate: %w", err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -50,6 +51,11 @@ func startMock(ctx context.Context, logDir, bin, name, model string, tlsOn bool,
 		u.url = "https://127.0.0.1:" + port
 		u.ca = filepath.Join(logDir, "mock-"+name+"-cert.pem")
 		args = append(args, "-tls-cert", u.ca)
+		// A certificate left by an earlier run into the same -out would be
+		// read before the mock replaces it, and then trusted in vain.
+		if err := os.Remove(u.ca); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
 	}
 	if u.proc, err = startProc(logDir, "mock-"+name, loadCPU, bin, nil, args...); err != nil {
 		return nil, err

@@ -50,7 +50,8 @@ func (w wrkResult) rps() float64 {
 	return float64(w.Requests) / (float64(w.DurationUS) / 1e6)
 }
 
-// loadCommand runs a load generator on the load CPU.
+// loadCommand runs a load generator on the load CPU; start it with
+// startLoadProc or runLoadProc.
 func loadCommand(ctx context.Context, name string, args ...string) *exec.Cmd {
 	if pinning {
 		return exec.CommandContext(ctx, "taskset", append([]string{"-c", loadCPU, name}, args...)...)
@@ -69,7 +70,7 @@ func (r *runner) wrk(ctx context.Context, url, key, model string, c int, stream 
 	var stderr bytes.Buffer
 	cmd := loadCommand(ctx, "wrk", args...)
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, err := runLoadProc(cmd)
 	fmt.Fprintf(r.wrkLog, "### wrk %s\n%s%s\n", strings.Join(args, " "), out, stderr.Bytes())
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %w: %s", err, stderr.Bytes())
@@ -164,6 +165,9 @@ func (r *runner) maybeProfile(ctx context.Context, in *instance, c int, stream b
 		// Two seconds of execution trace: what made a request wait
 		// (go tool trace -pprof=sched: time runnable but not running).
 		r.fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/trace?seconds=2", in.pprof), strings.TrimSuffix(path, ".pprof")+".trace")
+		// What the collector marks on every cycle: the live heap (gc=1
+		// collects first, so it is not the last cycle's view).
+		r.fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/heap?gc=1", in.pprof), strings.TrimSuffix(path, ".pprof")+"-heap.pprof")
 	})
 	wg.Go(func() {
 		r.fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", in.pprof, secs), path)
@@ -226,7 +230,7 @@ func (r *runner) seq(ctx context.Context, url, key, model string, n int) (seqRes
 	cmd := loadCommand(ctx, r.bins.client, "-mode", "seq", "-url", url, "-key", key, "-model", model,
 		"-n", strconv.Itoa(n), "-timeout", "2m")
 	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
+	out, err := runLoadProc(cmd)
 	if err != nil {
 		return res, fmt.Errorf("streamclient: %w", err)
 	}
@@ -260,7 +264,7 @@ func (r *runner) hold(ctx context.Context, in *instance, up *upstream, n int) (h
 	if err != nil {
 		return res, err
 	}
-	if err := cmd.Start(); err != nil {
+	if err := startLoadProc(cmd); err != nil {
 		return res, err
 	}
 	sc := bufio.NewScanner(stdout)

@@ -61,7 +61,11 @@ func startProc(logDir, name, cpu, bin string, env []string, args ...string) (*pr
 	cmd.Stdout, cmd.Stderr = f, f
 	// Should this run die, its children die with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if cpu == loadCPU {
+		start = func() error { return startLoadProc(cmd) }
+	}
+	if err := start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}

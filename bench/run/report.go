@@ -65,6 +65,9 @@ func (r *runner) writeReport(stdout io.Writer) error {
 	if servicesPinned != "" {
 		r.res.Settings += "; " + servicesPinned
 	}
+	if loadSliceNote.text != "" {
+		r.res.Settings += "; " + loadSliceNote.text
+	}
 	var b bytes.Buffer
 	r.markdown(&b)
 	raw, err := json.MarshalIndent(r.res, "", "  ")
