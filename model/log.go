@@ -178,6 +178,9 @@ func (s *Store) InsertLogs(logs []Log) error {
 		return nil
 	}
 	w := newLogInsert(dialectOf(s.LogDB))
+	if w.columns {
+		return s.insertLogsPipelined(w, logs)
+	}
 	return s.LogDB.Transaction(func(tx *gorm.DB) error {
 		yielded := time.Now()
 		for i := 0; i < len(logs); i += w.rows {
@@ -272,13 +275,13 @@ const (
 	// CPU per log (the same pair) for a c=1 p99 of 0.83-0.89 ms against
 	// 0.96-1.06.
 	sqliteLogRows = 16
-	// On PostgreSQL and MySQL a 200-row statement is a burst of about
-	// 1 ms of sluice's CPU, and 40 rows took PostgreSQL's p99 at c=1 from
-	// 2.8-3.1 to 1.1-1.3 ms (bench/run, A/B). But each statement is a
-	// round trip, and at c=256, with the database short of CPU, five per
-	// 200 logs did not keep up: the unwritten logs reached their bound and
-	// 27,382 requests were refused. 200 rows × 7 parameters stay well
-	// below the 65,535 placeholders MySQL allows in one statement.
+	// On MySQL a 200-row statement is a burst of about 1 ms of sluice's
+	// CPU, but each statement is a round trip, and at c=256, with the
+	// database short of CPU, five per 200 logs did not keep up on
+	// PostgreSQL: the unwritten logs reached their bound and 27,382
+	// requests were refused. (PostgreSQL now pipelines statements of
+	// pgPipelineRows.) 200 rows × 7 parameters stay well below the 65,535
+	// placeholders MySQL allows in one statement.
 	serverLogRows = 200
 )
 
@@ -305,7 +308,9 @@ func newLogInsert(d Dialect) *logInsert {
 		// each boxed into an interface and encoded through pgx's type
 		// lookup: 15 µs of sluice's CPU per log. One array per column,
 		// unpacked by unnest, is 17 parameters whatever the row count.
-		w.columns = true
+		// InsertLogs sends these statements in a pipeline
+		// (insertLogsPipelined), pgPipelineRows rows each.
+		w.columns, w.rows = true, pgPipelineRows
 		w.head = "INSERT INTO logs (" + strings.Replace(logInsertCols, "%s", group, 1) + ") SELECT * FROM unnest(" +
 			"$1::bigint[],$2::bigint[],$3::bigint[],$4::bigint[],$5::bigint[],$6::bigint[],$7::bigint[],$8::bigint[]," +
 			"$9::boolean[],$10::bigint[],$11::text[],$12::text[],$13::text[],$14::text[],$15::text[],$16::text[],$17::text[])"

@@ -280,21 +280,24 @@ func clip(l model.Log) model.Log {
 }
 
 // A batch is written whole or not at all, also when it takes several
-// statements and a late one fails: the database rejects one row near the
-// end (a trigger, the way a real constraint would), and none of the batch
-// may remain, nor stop the next batch.
+// statements and one fails: the database rejects one row (a trigger, the
+// way a real constraint would) in the second statement or near the end,
+// and none of the batch may remain, nor stop the next batch.
 func TestInsertLogsAllOrNothing(t *testing.T) {
 	t.Parallel()
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
-		logs := logFixture(450)
-		logs[440].Content = "poison"
 		restore := testdb.RejectLogContent(t, s.LogDB, "poison")
-		if err := s.InsertLogs(logs); err == nil {
-			t.Fatal("InsertLogs succeeded despite the rejected row")
+		for _, at := range []int{60, 440} {
+			logs := logFixture(450)
+			logs[at].Content = "poison"
+			if err := s.InsertLogs(logs); err == nil {
+				t.Fatalf("InsertLogs succeeded despite the rejected row %d", at)
+			}
+			if n := scalar(t, s, "SELECT COUNT(*) FROM logs"); n != 0 {
+				t.Fatalf("%d rows left by a batch failed at row %d", n, at)
+			}
 		}
-		if n := scalar(t, s, "SELECT COUNT(*) FROM logs"); n != 0 {
-			t.Fatalf("%d rows left by a failed batch", n)
-		}
+		logs := logFixture(450)
 		if err := s.InsertLogs(logs[:10]); err != nil {
 			t.Fatalf("InsertLogs after a failed batch: %v", err)
 		}
