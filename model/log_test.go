@@ -436,3 +436,32 @@ func TestSumLogs(t *testing.T) {
 		}
 	})
 }
+
+// A PostgreSQL connection that dies while idle in the pool may fail the
+// next batch, which the pipeline then leaves unwritten; the retry writes it
+// whole on a new connection: no log lost, none written twice.
+func TestInsertLogsAfterAKilledConnection(t *testing.T) {
+	t.Parallel()
+	db := testdb.Create(t, model.DialectPostgres)
+	s := testdb.StoreOn(t, db.Open(t))
+	logs := logFixture(120)
+	if err := s.InsertLogs(logs[:60]); err != nil {
+		t.Fatal(err)
+	}
+	killed := int64(0)
+	if err := db.Open(t).Raw("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity" +
+		" WHERE datname = current_database() AND pid <> pg_backend_pid()").Scan(&killed).Error; err != nil || killed == 0 {
+		t.Fatalf("terminated %d of the store's connections: %v", killed, err)
+	}
+	if err := s.InsertLogs(logs[60:]); err != nil {
+		if n := scalar(t, s, "SELECT COUNT(*) FROM logs"); n != 60 {
+			t.Fatalf("%d rows after a batch failed on a dead connection (%v), want the first batch's 60", n, err)
+		}
+		if err := s.InsertLogs(logs[60:]); err != nil {
+			t.Fatalf("retry on a new connection: %v", err)
+		}
+	}
+	if n := scalar(t, s, "SELECT COUNT(*) FROM logs"); n != 120 {
+		t.Fatalf("%d rows, want 120", n)
+	}
+}
