@@ -320,12 +320,12 @@ func newLogInsert(d Dialect) *logInsert {
 	return w
 }
 
-// buildColumns returns the PostgreSQL statement writing logs and its
-// arguments: one array per column, in logInsertCols' order. The integer
+// buildColumns returns the arguments of the PostgreSQL statement (w.head)
+// writing logs: one array per column, in logInsertCols' order. The integer
 // columns go as array literals ('{1,2,3}', which pgx sends as text for the
 // server to parse): pgx would box every element of an []int64 into an
 // interface to encode it, an allocation each.
-func (w *logInsert) buildColumns(logs []Log) (string, []any) {
+func (w *logInsert) buildColumns(logs []Log) []any {
 	n := len(logs)
 	streams := make([]bool, n)
 	var texts [7][]string
@@ -364,7 +364,7 @@ func (w *logInsert) buildColumns(logs []Log) (string, []any) {
 	for _, t := range texts {
 		w.args = append(w.args, t)
 	}
-	return w.head, w.args
+	return w.args
 }
 
 // logInts are l's integer columns: logInsertCols' first eight (user_id …
@@ -381,11 +381,9 @@ func logTexts(l *Log) [7]string {
 }
 
 // build returns the statement writing logs (at most w.rows of them) and its
-// arguments. Both alias buffers that the next call reuses.
+// arguments, on SQLite and MySQL. Both alias buffers that the next call
+// reuses.
 func (w *logInsert) build(logs []Log) (string, []any) {
-	if w.columns {
-		return w.buildColumns(logs)
-	}
 	w.buf = append(w.buf[:0], w.head...)
 	w.args = w.args[:0]
 	for i := range logs {

@@ -55,7 +55,7 @@ func (s *Store) insertLogsPipelined(w *logInsert, logs []Log) error {
 		var eqb pgx.ExtendedQueryBuilder
 		var rejected error // the server's refusal of a statement
 		for i := 0; i < len(logs) && rejected == nil; i += w.rows {
-			_, args := w.buildColumns(logs[i:min(i+w.rows, len(logs))])
+			args := w.buildColumns(logs[i:min(i+w.rows, len(logs))])
 			if err := eqb.Build(c.TypeMap(), sd, args); err != nil {
 				// Closing with statements sent and no Sync closes the
 				// connection, and the server rolls them back.
