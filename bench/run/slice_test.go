@@ -24,10 +24,9 @@ func TestStartLoadProcGivesTheChildTheShortSlice(t *testing.T) {
 		t.Skip("no sleep:", err)
 	}
 	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
-	if setSlice(loadSlice) != nil {
+	if strings.Contains(loadSliceNote.text, "refused") {
 		t.Skip("the kernel refuses a custom slice:", loadSliceNote.text)
 	}
-	_ = setSlice(0)
 	if got, _ := sliceOf(t, "/proc/"+strconv.Itoa(child.Process.Pid)+"/sched"); got != int64(loadSlice) {
 		t.Errorf("child's slice = %d ns, want %d", got, loadSlice)
 	}
