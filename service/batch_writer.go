@@ -35,15 +35,17 @@ type BatchWriter struct {
 	users    map[int]model.UserDelta
 	tokens   map[int]model.TokenDelta
 	channels map[int]int64
-	logs     []model.Log
-	// spareLogs is the last flush's written slice, emptied, for the next
-	// interval's logs: growing a fresh slice to thousands of logs every
+	logs     logQueue
+	// spareLogs is the last flush's written queue, emptied, for the next
+	// interval's logs: growing fresh arrays to thousands of logs every
 	// interval cost more CPU than the appends themselves.
-	spareLogs []model.Log
+	spareLogs logQueue
 	// usage holds the hourly aggregates (QuotaData) of the queued charges.
 	usage map[model.QuotaDataKey]model.QuotaDataDelta
 
 	flushMu sync.Mutex
+	// chunk holds the logs of one InsertLogs call during a flush.
+	chunk []model.Log
 	// checkpointed is when the last flush checkpointed SQLite's WAL;
 	// checkpointEvery is walCheckpointEvery but in tests.
 	checkpointed    time.Time
@@ -86,7 +88,7 @@ func (b *BatchWriter) reset() {
 	b.users = map[int]model.UserDelta{}
 	b.tokens = map[int]model.TokenDelta{}
 	b.channels = map[int]int64{}
-	b.logs, b.spareLogs = b.spareLogs, nil
+	b.logs, b.spareLogs = b.spareLogs, logQueue{}
 	b.usage = map[model.QuotaDataKey]model.QuotaDataDelta{}
 }
 
@@ -112,11 +114,15 @@ func (b *BatchWriter) RecordCharge(c Charge) {
 		b.channels[c.ChannelID] += c.Quota
 	}
 	if c.Log != nil {
-		l := *c.Log
-		stamp(&l)
-		b.logs = append(b.logs, l)
+		l := c.Log
+		if l.CreatedAt == 0 {
+			stamped := *l
+			stamp(&stamped)
+			l = &stamped
+		}
+		b.logs.push(l)
 		b.pending.Add(1)
-		k, d := quotaDataOf(c.UserID, &l, c.Quota)
+		k, d := quotaDataOf(c.UserID, l, c.Quota)
 		cur := b.usage[k]
 		cur.Add(d)
 		b.usage[k] = cur
@@ -129,7 +135,7 @@ func (b *BatchWriter) RecordCharge(c Charge) {
 func (b *BatchWriter) AddLog(l model.Log) {
 	stamp(&l)
 	b.mu.Lock()
-	b.logs = append(b.logs, l)
+	b.logs.push(&l)
 	b.pending.Add(1)
 	b.mu.Unlock()
 	b.maybeFlushNow()
@@ -156,19 +162,20 @@ func (b *BatchWriter) Flush() error {
 	usage := b.usage
 	b.reset()
 	b.mu.Unlock()
-	metrics.SetQueueDepth(len(logs))
+	metrics.SetQueueDepth(logs.len())
 	start := time.Now()
 	defer func() { metrics.ObserveFlush(time.Since(start)) }()
 
 	if err := b.store.ApplyDeltas(d); err != nil {
-		b.requeue(d, logs, usage)
+		b.requeue(d, usage)
+		b.requeueLogs(&logs, 0)
 		return err
 	}
 	var errs []error
-	rest, err := b.insertLogs(logs)
-	b.pending.Add(-int64(len(logs) - len(rest)))
+	written, err := b.insertLogs(&logs)
+	b.pending.Add(-int64(written))
 	if err != nil {
-		b.requeue(model.Deltas{}, rest, nil)
+		b.requeueLogs(&logs, written)
 		errs = append(errs, err)
 	} else {
 		b.recycle(logs)
@@ -176,10 +183,10 @@ func (b *BatchWriter) Flush() error {
 	// The aggregates are written even when the logs failed: they are
 	// independent, and a dashboard should not lag behind a broken log DB.
 	if err := b.store.AddQuotaData(usage); err != nil {
-		b.requeue(model.Deltas{}, nil, usage)
+		b.requeue(model.Deltas{}, usage)
 		errs = append(errs, err)
 	}
-	if wrote := len(logs) > 0 || len(usage) > 0 || len(d.Users)+len(d.Tokens)+len(d.Channels) > 0; wrote &&
+	if wrote := logs.len() > 0 || len(usage) > 0 || len(d.Users)+len(d.Tokens)+len(d.Channels) > 0; wrote &&
 		time.Since(b.checkpointed) >= b.checkpointEvery {
 		// Nothing is lost if it fails: the WAL keeps what it holds.
 		if err := b.store.CheckpointWAL(); err != nil {
@@ -198,20 +205,23 @@ func (b *BatchWriter) Flush() error {
 // own checkpoint (model.Open), whose fsyncs would stall the requests.
 const walCheckpointEvery = time.Second
 
-// maxSpareLogs bounds the slice kept for reuse (about 6 MB): one that grew
-// during an outage is dropped, not held for good.
-const maxSpareLogs = 1 << 15
+// maxSpareLogs and maxSpareText bound the queue kept for reuse (about
+// 3 MB of records, 16 MB of text): one that grew during an outage is
+// dropped, not held for good.
+const (
+	maxSpareLogs = 1 << 15
+	maxSpareText = 16 << 20
+)
 
-// recycle keeps logs' array, all written, for the next interval. Its
-// elements are zeroed so it holds on to no strings.
-func (b *BatchWriter) recycle(logs []model.Log) {
-	if cap(logs) == 0 || cap(logs) > maxSpareLogs {
+// recycle keeps logs' arrays, all written, for the next interval.
+func (b *BatchWriter) recycle(logs logQueue) {
+	if cap(logs.recs) == 0 || cap(logs.recs) > maxSpareLogs || cap(logs.text) > maxSpareText {
 		return
 	}
-	clear(logs)
+	logs.reset()
 	b.mu.Lock()
-	if b.spareLogs == nil {
-		b.spareLogs = logs[:0]
+	if b.spareLogs.recs == nil {
+		b.spareLogs = logs
 	}
 	b.mu.Unlock()
 }
@@ -221,19 +231,36 @@ func (b *BatchWriter) recycle(logs []model.Log) {
 // and a kill during a flush leaves whole chunks.
 const logChunk = 200
 
-// insertLogs writes logs chunk by chunk and, on failure, returns the logs
-// not yet written. The chunks before the failure are committed, so
-// requeuing them would write them twice.
-func (b *BatchWriter) insertLogs(logs []model.Log) ([]model.Log, error) {
-	for i := 0; i < len(logs); i += logChunk {
-		if err := b.store.InsertLogs(logs[i:min(i+logChunk, len(logs))]); err != nil {
-			return logs[i:], err
+// insertLogs writes logs chunk by chunk and returns how many it wrote,
+// all of them unless it failed. The chunks before a failure are committed,
+// so requeuing them would write them twice.
+func (b *BatchWriter) insertLogs(logs *logQueue) (int, error) {
+	for i := 0; i < logs.len(); i += logChunk {
+		b.chunk = logs.logs(i, min(i+logChunk, logs.len()), b.chunk)
+		err := b.store.InsertLogs(b.chunk)
+		clear(b.chunk) // let this chunk's text go
+		if err != nil {
+			return i, err
 		}
 	}
-	return nil, nil
+	return logs.len(), nil
 }
 
-func (b *BatchWriter) requeue(d model.Deltas, logs []model.Log, usage map[model.QuotaDataKey]model.QuotaDataDelta) {
+// requeueLogs puts logs from index from on back ahead of those queued
+// since, so the next flush writes them first.
+func (b *BatchWriter) requeueLogs(logs *logQueue, from int) {
+	if from >= logs.len() {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var q logQueue
+	q.appendFrom(logs, from)
+	q.appendFrom(&b.logs, 0)
+	b.logs = q
+}
+
+func (b *BatchWriter) requeue(d model.Deltas, usage map[model.QuotaDataKey]model.QuotaDataDelta) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for k, u := range usage {
@@ -259,9 +286,6 @@ func (b *BatchWriter) requeue(d model.Deltas, logs []model.Log, usage map[model.
 	}
 	for id, q := range d.Channels {
 		b.channels[id] += q
-	}
-	if len(logs) > 0 {
-		b.logs = append(logs, b.logs...)
 	}
 }
 

@@ -1,0 +1,87 @@
+package service
+
+import (
+	"fmt"
+	"testing"
+
+	"sluice/model"
+)
+
+func queueTestLog(i int) model.Log {
+	l := model.Log{UserID: i, CreatedAt: 1_700_000_000 + int64(i), Type: 2 + i%3, TokenID: 10 + i, Quota: int64(i) << 33,
+		PromptTokens: i * 3, CompletionTokens: i * 5, UseTime: i % 7, IsStream: i%2 == 1, ChannelID: 100 + i,
+		Username: fmt.Sprintf("user-%d", i), ModelName: "gpt-4o", Group: "default", RequestID: fmt.Sprint("req", i),
+		Other: fmt.Sprintf(`{"cost":%d}`, i)}
+	if i%4 == 0 {
+		l.Content = "prix : 1,5 × €" // not ASCII
+	}
+	if i%5 == 0 {
+		l.Username, l.Other = "", "" // empty texts between full ones
+	}
+	return l
+}
+
+func TestLogQueueGivesBackWhatWasPushed(t *testing.T) {
+	var q logQueue
+	var want []model.Log
+	for i := range 50 {
+		l := queueTestLog(i)
+		q.push(&l)
+		want = append(want, l)
+	}
+	if q.len() != 50 {
+		t.Fatalf("len %d, want 50", q.len())
+	}
+	var dst []model.Log
+	for _, r := range [][2]int{{0, 50}, {0, 1}, {7, 23}, {49, 50}, {20, 20}} {
+		dst = q.logs(r[0], r[1], dst)
+		if len(dst) != r[1]-r[0] {
+			t.Fatalf("logs(%d, %d): %d logs", r[0], r[1], len(dst))
+		}
+		for i, got := range dst {
+			if got != want[r[0]+i] {
+				t.Fatalf("logs(%d, %d)[%d] = %+v, want %+v", r[0], r[1], i, got, want[r[0]+i])
+			}
+		}
+	}
+	// What logs returned outlives the queue's arena being reused.
+	dst = q.logs(3, 4, dst)
+	q.reset()
+	for i := range 50 {
+		l := queueTestLog(1000 + i)
+		q.push(&l)
+	}
+	if dst[0] != want[3] {
+		t.Fatalf("a returned log changed when the queue was reused: %+v, want %+v", dst[0], want[3])
+	}
+}
+
+func TestLogQueueAppendFromKeepsOrderAndTexts(t *testing.T) {
+	var failed, newer logQueue
+	var want []model.Log
+	for i := range 10 {
+		l := queueTestLog(i)
+		failed.push(&l)
+		if i >= 4 {
+			want = append(want, l)
+		}
+	}
+	for i := range 5 {
+		l := queueTestLog(100 + i)
+		newer.push(&l)
+		want = append(want, l)
+	}
+	var q logQueue
+	q.appendFrom(&failed, 4)
+	q.appendFrom(&newer, 0)
+	q.appendFrom(&newer, 5) // nothing from the end on
+	got := q.logs(0, q.len(), nil)
+	if len(got) != len(want) {
+		t.Fatalf("%d logs, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("log %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
