@@ -120,25 +120,25 @@ func Gatherer() prometheus.Gatherer { return registry }
 //   - ttfb: arrival to the first byte sent, 0 if nothing was sent (then it is not observed);
 //   - upstream: time spent waiting on upstreams across all attempts, 0 if no upstream was called (not observed).
 func ObserveRelay(model string, channel int, status int, total, ttfb, upstream time.Duration) {
-	m := modelLabel(model)
-	relayRequests.WithLabelValues(m, strconv.Itoa(channel), strconv.Itoa(status)).Inc()
-	relayDuration.WithLabelValues(m).Observe(total.Seconds())
+	m := seriesOf(model)
+	m.requests(channel, status).Inc()
+	m.duration.Observe(total.Seconds())
 	if ttfb > 0 {
-		relayTTFB.WithLabelValues(m).Observe(ttfb.Seconds())
+		m.ttfb.Observe(ttfb.Seconds())
 	}
 	if upstream > 0 {
-		relayUpstream.WithLabelValues(m).Observe(upstream.Seconds())
+		m.upstream.Observe(upstream.Seconds())
 	}
 }
 
 // AddTokens adds the prompt and completion tokens billed for one request of model. Negative counts are ignored.
 func AddTokens(model string, prompt, completion int) {
-	m := modelLabel(model)
+	m := seriesOf(model)
 	if prompt > 0 {
-		relayTokens.WithLabelValues(m, "prompt").Add(float64(prompt))
+		m.prompt.Add(float64(prompt))
 	}
 	if completion > 0 {
-		relayTokens.WithLabelValues(m, "completion").Add(float64(completion))
+		m.completion.Add(float64(completion))
 	}
 }
 
@@ -146,7 +146,7 @@ func AddTokens(model string, prompt, completion int) {
 // a counter only grows). Zero and negative amounts are ignored.
 func AddQuota(model string, quota int64) {
 	if quota > 0 {
-		relayQuota.WithLabelValues(modelLabel(model)).Add(float64(quota))
+		seriesOf(model).quota.Add(float64(quota))
 	}
 }
 
@@ -158,10 +158,21 @@ func StreamEnded() { streamsInFlight.Dec() }
 
 // CacheHit counts a lookup answered by the named cache (e.g. "user", "token", "channel"). Use a fixed set of
 // names, never one built from a key.
-func CacheHit(name string) { cacheHits.WithLabelValues(name).Inc() }
+func CacheHit(name string) { cacheCounter(&cacheHitCounters, cacheHits, name).Inc() }
 
 // CacheMiss counts a lookup the named cache could not answer.
-func CacheMiss(name string) { cacheMisses.WithLabelValues(name).Inc() }
+func CacheMiss(name string) { cacheCounter(&cacheMissCounters, cacheMisses, name).Inc() }
+
+// cacheHitCounters and cacheMissCounters hold each cache name's counter.
+var cacheHitCounters, cacheMissCounters sync.Map // string → prometheus.Counter
+
+func cacheCounter(known *sync.Map, vec *prometheus.CounterVec, name string) prometheus.Counter {
+	if c, ok := known.Load(name); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := known.LoadOrStore(name, vec.WithLabelValues(name))
+	return c.(prometheus.Counter)
+}
 
 // SetQueueDepth publishes how many items the batch writer holds; call it when items are queued and after a flush.
 func SetQueueDepth(n int) { batchQueueDepth.Set(float64(n)) }
@@ -169,34 +180,81 @@ func SetQueueDepth(n int) { batchQueueDepth.Set(float64(n)) }
 // ObserveFlush records how long one batch-writer flush took, successful or not.
 func ObserveFlush(d time.Duration) { batchFlush.Observe(d.Seconds()) }
 
-// models remembers the model label values in use, so that at most maxModels distinct values are ever exported.
+// models remembers the model label values in use, so that at most maxModels distinct values are ever exported,
+// each with its series: a vector's WithLabelValues hashes the label values and looks the series up under a lock,
+// six times per relayed request before, so each model's series are resolved once and kept here.
 var (
-	models     sync.Map // string → struct{}
+	models     sync.Map // model name (or UnknownModel, OtherModel) → *modelSeries
 	modelCount atomic.Int32
 	modelMu    sync.Mutex // serialises admissions, so the bound is exact
 )
 
+// modelSeries are one model label value's series.
+type modelSeries struct {
+	label                     string
+	duration, ttfb, upstream  prometheus.Observer
+	prompt, completion, quota prometheus.Counter
+	byOutcome                 sync.Map // outcome → prometheus.Counter of relayRequests
+}
+
+// outcome is where a request ended: relayRequests' channel and status labels.
+type outcome struct{ channel, status int }
+
+func newModelSeries(label string) *modelSeries {
+	return &modelSeries{label: label,
+		duration: relayDuration.WithLabelValues(label), ttfb: relayTTFB.WithLabelValues(label),
+		upstream: relayUpstream.WithLabelValues(label), prompt: relayTokens.WithLabelValues(label, "prompt"),
+		completion: relayTokens.WithLabelValues(label, "completion"), quota: relayQuota.WithLabelValues(label)}
+}
+
+// requests is the counter of this model's requests that ended on channel with status. Channel ids and statuses
+// are few, as the labels they become already are.
+func (m *modelSeries) requests(channel, status int) prometheus.Counter {
+	k := outcome{channel, status}
+	if c, ok := m.byOutcome.Load(k); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := m.byOutcome.LoadOrStore(k, relayRequests.WithLabelValues(m.label, strconv.Itoa(channel), strconv.Itoa(status)))
+	return c.(prometheus.Counter)
+}
+
 // modelLabel returns the label value for model: itself when already known or while fewer than maxModels are,
-// else OtherModel. The common case is one lock-free map read.
-func modelLabel(model string) string {
+// else OtherModel.
+func modelLabel(model string) string { return seriesOf(model).label }
+
+// seriesOf returns the series of model's label value (modelLabel). The common case is one lock-free map read.
+func seriesOf(model string) *modelSeries {
 	if model == "" {
-		return UnknownModel
+		model = UnknownModel
 	}
-	if _, ok := models.Load(model); ok {
-		return model
+	if m, ok := models.Load(model); ok {
+		return m.(*modelSeries)
 	}
-	if len(model) > maxModelLen || modelCount.Load() >= maxModels {
-		return OtherModel
+	if model == UnknownModel || len(model) > maxModelLen || modelCount.Load() >= maxModels {
+		return fallbackSeries(model)
 	}
 	modelMu.Lock()
 	defer modelMu.Unlock()
-	if _, ok := models.Load(model); ok {
-		return model
+	if m, ok := models.Load(model); ok {
+		return m.(*modelSeries)
 	}
 	if modelCount.Load() >= maxModels {
-		return OtherModel
+		return fallbackSeries(OtherModel)
 	}
-	models.Store(model, struct{}{})
+	m := newModelSeries(model)
+	models.Store(model, m)
 	modelCount.Add(1)
-	return model
+	return m
+}
+
+// unknownSeries and otherSeries label the calls with no model and those beyond the bound; neither counts
+// towards it.
+var unknownSeries, otherSeries = sync.OnceValue(func() *modelSeries { return newModelSeries(UnknownModel) }),
+	sync.OnceValue(func() *modelSeries { return newModelSeries(OtherModel) })
+
+func fallbackSeries(model string) *modelSeries {
+	if model == UnknownModel {
+		return unknownSeries()
+	}
+	return otherSeries()
 }

@@ -199,3 +199,14 @@ func BenchmarkObserveRelay(b *testing.B) {
 		ObserveRelay("bench-model", 3, 200, time.Second, 100*time.Millisecond, 900*time.Millisecond)
 	}
 }
+
+// BenchmarkRequestCounters is the rest of what one relayed request
+// records: its key's cache hit, tokens and quota.
+func BenchmarkRequestCounters(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		CacheHit("token")
+		AddTokens("bench-model", 24, 20)
+		AddQuota("bench-model", 1320)
+	}
+}
