@@ -50,6 +50,9 @@ var authzMatrix = map[string]authzRoute{
 	"GET /api/user/logout":  {role: rolePublic, fresh: true}, // ends whatever session it is given; harmless without one
 	"GET /api/pricing":      {role: rolePublic},
 	"GET /api/ratio_config": {role: rolePublic}, // while ExposeRatioEnabled (switched on below)
+	// CORS preflights: headers and 204 only, before any key is asked for.
+	"OPTIONS /v1/*path":     {role: rolePublic},
+	"OPTIONS /v1beta/*path": {role: rolePublic},
 
 	// A common user's own account, keys, logs and usage.
 	"GET /api/user/self":        {role: constant.RoleCommon},

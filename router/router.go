@@ -97,6 +97,10 @@ func New(h *controller.Handlers, lim Limits) (*gin.Engine, error) {
 		middleware.ModelRequestLimit(middleware.NewRateLimiter(0, time.Minute)))
 	v1beta.POST("/models/*action", geminiActionKnown, middleware.DistributeGemini(h.Cache, h.BodyLimit),
 		h.Relay(relaycommon.ModeGemini))
+	// A browser asks before a cross-origin call with a key in its headers;
+	// the group middlewares above (authentication first) never see it.
+	r.OPTIONS("/v1/*path", middleware.Preflight)
+	r.OPTIONS("/v1beta/*path", middleware.Preflight)
 
 	ui, err := newWebUI(web.Dist(), middleware.NewRateLimiter(lim.WebPerWindow, lim.Window))
 	if err != nil {
