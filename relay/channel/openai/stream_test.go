@@ -1,6 +1,8 @@
 package openai
 
 import (
+	"encoding/binary"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -102,5 +104,90 @@ func TestStreamDecoderKeepsBoundedText(t *testing.T) {
 	}
 	if want := (1_000_000 - channel.MaxKeptText + 3) / 4; d.ExtraTokens() != want {
 		t.Fatalf("extra tokens %d, want %d", d.ExtraTokens(), want)
+	}
+}
+
+func TestStreamDecoderReadsTextOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	d := Adaptor{}.NewStreamDecoder(&relaycommon.RelayInfo{ClientWantsUsage: true}).(*streamDecoder)
+	for range 20 {
+		if out, _, err := d.Decode(sse.Event{Data: []byte(contentChunk)}); err != nil || string(out) != contentChunk {
+			t.Fatalf("content chunk: %q %v", out, err)
+		}
+	}
+	if out, _, err := d.Decode(sse.Event{Data: []byte(usageChunk)}); err != nil || string(out) != usageChunk {
+		t.Fatalf("usage chunk: %q %v", out, err)
+	}
+	if !d.Usage().Known() {
+		t.Fatal("usage not read")
+	}
+	// The usage came: the content chunks were never parsed.
+	perChunk := len(binary.AppendUvarint(nil, uint64(len(contentChunk)))) + len(contentChunk)
+	if d.text.String() != "" || len(d.unread) != 20*perChunk {
+		t.Fatalf("text read before it was asked for: %q, %d bytes unread", d.text.String(), len(d.unread))
+	}
+	if got := d.Text(); got != strings.Repeat("token ", 20) {
+		t.Fatalf("text %q", got)
+	}
+}
+
+func TestStreamDecoderKeepsTextInOrderPastTheUnreadBound(t *testing.T) {
+	t.Parallel()
+	d := Adaptor{}.NewStreamDecoder(&relaycommon.RelayInfo{}).(*streamDecoder)
+	var want strings.Builder
+	for i := range 400 { // about 60 KB of small chunks and 160 KB of large ones
+		var chunk string
+		switch i % 50 {
+		case 7:
+			// The word as a whole value takes the full parse.
+			chunk = `{"choices":[{"index":0,"delta":{"content":"usage"}}]}`
+			want.WriteString("usage")
+		case 8:
+			chunk = toolChunk
+			want.WriteString(`{"city":`)
+		case 9:
+			// Larger than half the bound: read at once, after what waits.
+			big := strings.Repeat("b", 20_000)
+			chunk = `{"choices":[{"index":0,"delta":{"content":"` + big + `"}}]}`
+			want.WriteString(big)
+		default:
+			chunk = strings.Replace(contentChunk, "token ", "t"+strconv.Itoa(i)+" ", 1)
+			want.WriteString("t" + strconv.Itoa(i) + " ")
+		}
+		if _, _, err := d.Decode(sse.Event{Data: []byte(chunk)}); err != nil {
+			t.Fatal(err)
+		}
+		if len(d.unread) > unreadBound {
+			t.Fatalf("%d bytes unread, bound %d", len(d.unread), unreadBound)
+		}
+	}
+	if d.Usage() != nil {
+		t.Fatal("usage from nowhere")
+	}
+	if got := d.Text(); got != want.String() {
+		t.Fatalf("text out of order or incomplete:\n got %.200q\nwant %.200q", got, want.String())
+	}
+}
+
+// BenchmarkStreamDecodeWithUsage is a whole short stream as providers send
+// it when asked for usage: 20 content chunks, the usage chunk, [DONE].
+func BenchmarkStreamDecodeWithUsage(b *testing.B) {
+	events := make([]sse.Event, 0, 22)
+	for range 20 {
+		events = append(events, sse.Event{Data: []byte(contentChunk)})
+	}
+	events = append(events, sse.Event{Data: []byte(usageChunk)}, sse.Event{Data: []byte("[DONE]")})
+	b.ReportAllocs()
+	for b.Loop() {
+		d := Adaptor{}.NewStreamDecoder(&relaycommon.RelayInfo{ClientWantsUsage: true})
+		for _, ev := range events {
+			if _, _, err := d.Decode(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if !d.Usage().Known() {
+			b.Fatal("no usage")
+		}
+		d.(channel.Releaser).Release()
 	}
 }
