@@ -34,9 +34,11 @@ type streamDecoder struct {
 // did (and holds no more), and one with usage is read all but its last
 // unreadBound bytes. Past smallUnread the chunks go into a pooled block of
 // unreadBound bytes rather than a buffer regrown by append; below it, a
-// stream held open after its first chunks holds only what they take.
+// stream held open after its first chunks holds only what they take. So a
+// stream being served holds at most unreadBound more than before: about a
+// hundred chunks, most answers whole.
 const (
-	unreadBound = 32 << 10
+	unreadBound = 16 << 10
 	smallUnread = 1 << 10
 )
 
