@@ -158,13 +158,31 @@ func UsageOf(u gjson.Result) relaycommon.Usage {
 	if !u.IsObject() {
 		return relaycommon.Usage{}
 	}
-	out := relaycommon.Usage{
-		PromptTokens:     int(u.Get("prompt_tokens").Int()),
-		CompletionTokens: int(u.Get("completion_tokens").Int()),
-		TotalTokens:      int(u.Get("total_tokens").Int()),
-		CachedTokens:     int(u.Get("prompt_tokens_details.cached_tokens").Int()),
-		ReasoningTokens:  int(u.Get("completion_tokens_details.reasoning_tokens").Int()),
+	// One pass over the object: a lookup per field rescanned it five times.
+	// Like those lookups, the first member of a name counts, and for a
+	// nested field the first member that holds it.
+	var out relaycommon.Usage
+	var seen [5]bool
+	first := func(i int, dst *int, v gjson.Result) {
+		if !seen[i] && v.Exists() {
+			*dst, seen[i] = int(v.Int()), true
+		}
 	}
+	u.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "prompt_tokens":
+			first(0, &out.PromptTokens, v)
+		case "completion_tokens":
+			first(1, &out.CompletionTokens, v)
+		case "total_tokens":
+			first(2, &out.TotalTokens, v)
+		case "prompt_tokens_details":
+			first(3, &out.CachedTokens, v.Get("cached_tokens"))
+		case "completion_tokens_details":
+			first(4, &out.ReasoningTokens, v.Get("reasoning_tokens"))
+		}
+		return true
+	})
 	if out.PromptTokens == 0 && out.CompletionTokens == 0 && out.TotalTokens > 0 {
 		out.PromptTokens = out.TotalTokens
 	}
