@@ -20,7 +20,8 @@ type logQueue struct {
 }
 
 // queuedLog is a model.Log without its texts, which are consecutive in the
-// queue's arena from at, in logTexts' order.
+// queue's arena from at: Content, Username, TokenName, ModelName, Group,
+// RequestID, Other.
 type queuedLog struct {
 	userID, createdAt, typ, tokenID, quota, promptTokens, completionTokens, useTime, channelID int64
 
