@@ -2,13 +2,13 @@ package middleware
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
+	"sluice/common"
 	"sluice/constant"
 	"sluice/model"
 	"sluice/relay/peek"
@@ -21,12 +21,14 @@ func ReadBody(c *gin.Context, limit int64) ([]byte, *relayerr.Error) {
 	if c.Request.ContentLength > limit {
 		return nil, relayerr.New(relayerr.KindBodyTooLarge, "request body exceeds "+strconv.FormatInt(limit>>20, 10)+" MB")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, c.Request.Body, limit))
+	// MaxBytesReader also has the server close the connection rather than
+	// drain what is left of a body too large.
+	body, err := common.ReadSized(http.MaxBytesReader(nil, c.Request.Body, limit), c.Request.ContentLength, limit)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) || int64(len(body)) > limit {
+		return nil, relayerr.New(relayerr.KindBodyTooLarge, "request body exceeds "+strconv.FormatInt(limit>>20, 10)+" MB")
+	}
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, relayerr.New(relayerr.KindBodyTooLarge, "request body exceeds "+strconv.FormatInt(limit>>20, 10)+" MB")
-		}
 		return nil, relayerr.Wrap(relayerr.KindInvalidRequest, "could not read the request body", err)
 	}
 	return body, nil

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"sluice/common"
 	"sluice/common/metrics"
 	"sluice/constant"
 	"sluice/model"
@@ -399,32 +399,10 @@ func promptEstimate(body []byte) int {
 	return n/3 + 1 + images*imageTokenAllowance
 }
 
-// readBody reads a non-stream upstream body as
-// io.ReadAll(io.LimitReader(resp.Body, limit+1)) would (longer than limit
-// means too large), but into one buffer sized from Content-Length when the
-// upstream sent one within the limit: ReadAll grows its buffer from 512
-// bytes, copying it at each step, which leaves a large answer's size
-// several times over in garbage.
+// readBody reads a non-stream upstream body; longer than limit means too
+// large.
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
-	size := int64(512)
-	if n := resp.ContentLength; n >= 0 && n <= limit {
-		size = n + 1 // room to see io.EOF without growing
-	}
-	b := make([]byte, 0, size)
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		room := min(int64(cap(b)), limit+1) - int64(len(b))
-		n, err := resp.Body.Read(b[len(b) : int64(len(b))+room])
-		b = b[:len(b)+n]
-		if err == io.EOF || int64(len(b)) > limit {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
+	return common.ReadSized(resp.Body, resp.ContentLength, limit)
 }
 
 // maxRetryAfter bounds how long one upstream answer can keep a channel out
