@@ -114,15 +114,11 @@ func (b *BatchWriter) RecordCharge(c Charge) {
 		b.channels[c.ChannelID] += c.Quota
 	}
 	if c.Log != nil {
-		l := c.Log
-		if l.CreatedAt == 0 {
-			stamped := *l
-			stamp(&stamped)
-			l = &stamped
-		}
-		b.logs.push(l)
+		l := *c.Log
+		stamp(&l)
+		b.logs.push(&l)
 		b.pending.Add(1)
-		k, d := quotaDataOf(c.UserID, l, c.Quota)
+		k, d := quotaDataOf(c.UserID, &l, c.Quota)
 		cur := b.usage[k]
 		cur.Add(d)
 		b.usage[k] = cur

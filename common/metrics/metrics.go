@@ -218,11 +218,8 @@ func (m *modelSeries) requests(channel, status int) prometheus.Counter {
 	return c.(prometheus.Counter)
 }
 
-// modelLabel returns the label value for model: itself when already known or while fewer than maxModels are,
-// else OtherModel.
-func modelLabel(model string) string { return seriesOf(model).label }
-
-// seriesOf returns the series of model's label value (modelLabel). The common case is one lock-free map read.
+// seriesOf returns the series of model's label value: the model itself when already known or while fewer than
+// maxModels are, else OtherModel (UnknownModel for an empty name). The common case is one lock-free map read.
 func seriesOf(model string) *modelSeries {
 	if model == "" {
 		model = UnknownModel

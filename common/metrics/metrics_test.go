@@ -175,20 +175,20 @@ func TestModelLabelIsBounded(t *testing.T) {
 		{strings.Repeat("x", maxModelLen+1), OtherModel},
 	}
 	for _, tt := range tests {
-		if got := modelLabel(tt.in); got != tt.want {
-			t.Errorf("modelLabel(%.20q) = %q, want %q", tt.in, got, tt.want)
+		if got := seriesOf(tt.in).label; got != tt.want {
+			t.Errorf("label of %.20q = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 	for i := range maxModels * 2 {
-		modelLabel(fmt.Sprintf("model-%d", i))
+		seriesOf(fmt.Sprintf("model-%d", i))
 	}
 	if n := modelCount.Load(); n != maxModels {
 		t.Fatalf("%d model labels admitted, want the bound %d", n, maxModels)
 	}
-	if got := modelLabel("gpt-4o"); got != "gpt-4o" {
+	if got := seriesOf("gpt-4o").label; got != "gpt-4o" {
 		t.Errorf("a model admitted early lost its label: %q", got)
 	}
-	if got := modelLabel("brand-new-model"); got != OtherModel {
+	if got := seriesOf("brand-new-model").label; got != OtherModel {
 		t.Errorf("a model past the bound got label %q, want %q", got, OtherModel)
 	}
 }
