@@ -26,6 +26,17 @@ const firstText = 64
 // blocks holds released text blocks for later streams.
 var blocks = sync.Pool{New: func() any { return new([textBlock]byte) }}
 
+// Block is a pooled buffer of a stream's kept bytes: TextKeeper's blocks,
+// also lent to decoders that keep raw chunks for a while.
+type Block = [textBlock]byte
+
+// TakeBlock lends a block from the pool; GiveBlock returns it when its
+// holder is done with everything in it.
+func TakeBlock() *Block { return blocks.Get().(*Block) }
+
+// GiveBlock returns a block TakeBlock lent.
+func GiveBlock(b *Block) { blocks.Put(b) }
+
 // TextKeeper keeps at most MaxKeptText bytes of a stream's generated text.
 // The zero value is ready to use.
 type TextKeeper struct {

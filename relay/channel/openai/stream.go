@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"strings"
-	"sync"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
@@ -29,20 +28,18 @@ type streamDecoder struct {
 	unread []byte
 }
 
-// unreadBound is the most a stream keeps unread; past it the chunks are
-// read into the kept text, so a long stream without usage costs what it
-// did (and holds no more), and one with usage is read all but its last
-// unreadBound bytes. Past smallUnread the chunks go into a pooled block of
-// unreadBound bytes rather than a buffer regrown by append; below it, a
-// stream held open after its first chunks holds only what they take. So a
-// stream being served holds at most unreadBound more than before: about a
-// hundred chunks, most answers whole.
+// unreadBound is the most a stream keeps unread, one block of the kept
+// text's pool (16 KiB); past it the chunks are read into the kept text, so
+// a long stream without usage costs what it did (and holds no more), and
+// one with usage is read all but its last unreadBound bytes. Past
+// smallUnread the chunks go into a pooled block rather than a buffer
+// regrown by append; below it, a stream held open after its first chunks
+// holds only what they take. So a stream being served holds at most one
+// block more than before: about a hundred chunks, most answers whole.
 const (
-	unreadBound = 16 << 10
+	unreadBound = len(channel.Block{})
 	smallUnread = 1 << 10
 )
-
-var unreadBlocks = sync.Pool{New: func() any { return new([unreadBound]byte) }}
 
 var (
 	usageKey = []byte(`"usage"`)
@@ -127,7 +124,7 @@ func (d *streamDecoder) keepUnread(chunk []byte) {
 		d.readUnread()
 	}
 	if len(d.unread)+need > cap(d.unread) && len(d.unread)+need > smallUnread {
-		d.unread = append(unreadBlocks.Get().(*[unreadBound]byte)[:0], d.unread...)
+		d.unread = append(channel.TakeBlock()[:0], d.unread...)
 	}
 	d.unread = binary.AppendUvarint(d.unread, uint64(len(chunk)))
 	d.unread = append(d.unread, chunk...)
@@ -229,7 +226,7 @@ func (d *streamDecoder) ExtraTokens() int {
 func (d *streamDecoder) Release() {
 	d.text.Release()
 	if cap(d.unread) == unreadBound {
-		unreadBlocks.Put((*[unreadBound]byte)(d.unread[:unreadBound]))
+		channel.GiveBlock((*channel.Block)(d.unread[:unreadBound]))
 	}
 	d.unread = nil
 }
