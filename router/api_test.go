@@ -22,6 +22,19 @@ type tokenView struct {
 	RemainQuota int64  `json:"remain_quota"`
 }
 
+// createKey creates an API key through the admin API as the holder of
+// accessToken, and returns it with its secret.
+func createKey(tb testing.TB, s *apitest.Server, accessToken string, fields map[string]any) tokenView {
+	tb.Helper()
+	status, env := s.Do(tb, "POST", "/api/token/", accessToken, fields)
+	if status != 200 || !env.Success {
+		tb.Fatalf("create key: %d %s", status, env.Message)
+	}
+	var key tokenView
+	apitest.Decode(tb, env, &key)
+	return key
+}
+
 func TestTokenLifecycle(t *testing.T) {
 	t.Parallel()
 	s := apitest.New(t, apitest.Options{})

@@ -38,12 +38,7 @@ func BenchmarkChatCompletionThroughRouter(b *testing.B) {
 			b.Fatalf("%s %s: %d %s", call.method, call.path, st, env.Message)
 		}
 	}
-	st, env := s.Do(b, "POST", "/api/token/", s.RootToken, map[string]any{"name": "bench", "unlimited_quota": true, "expired_time": -1})
-	if st != 200 || !env.Success {
-		b.Fatalf("create key: %d %s", st, env.Message)
-	}
-	var key tokenView
-	apitest.Decode(b, env, &key)
+	key := createKey(b, s, s.RootToken, map[string]any{"name": "bench", "unlimited_quota": true, "expired_time": -1})
 	handler := s.Config.Handler
 	const body = `{"model":"bench-model","messages":[{"role":"system","content":"You are a helpful assistant."},` +
 		`{"role":"user","content":"Write one short sentence about load testing."}],"max_tokens":16}`

@@ -48,12 +48,7 @@ func TestOnlyCrossOriginRequestsGetCORSHeaders(t *testing.T) {
 	t.Parallel()
 	s := apitest.New(t, apitest.Options{})
 	_, userTok := s.NewUser(t, "bob", constant.RoleCommon, 1000)
-	status, env := s.Do(t, "POST", "/api/token/", userTok, map[string]any{"name": "app", "remain_quota": 500, "expired_time": -1})
-	if status != 200 || !env.Success {
-		t.Fatalf("create key: %d %s", status, env.Message)
-	}
-	var key tokenView
-	apitest.Decode(t, env, &key)
+	key := createKey(t, s, userTok, map[string]any{"name": "app", "remain_quota": 500, "expired_time": -1})
 	body := `{"model":"m","messages":[{"role":"user","content":"hi"}]}`
 
 	// From a page on another origin: the answer (an error here, which the
