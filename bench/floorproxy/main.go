@@ -44,17 +44,11 @@ func run(addr, target, caFile string) error {
 	if err != nil {
 		return err
 	}
-	proxy := &httputil.ReverseProxy{
-		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(u) },
-		Transport: transport,
-		// text/event-stream and chunked answers are flushed at once by
-		// ReverseProxy itself; nothing else needs flushing.
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: newProxy(u, transport), ReadHeaderTimeout: 30 * time.Second}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
@@ -66,6 +60,29 @@ func run(addr, target, caFile string) error {
 		return err
 	}
 	return nil
+}
+
+// newProxy is the floor: a bare ReverseProxy to target. Its one addition,
+// full duplex, lets the proxy's transport finish reading the client's body
+// after the answer has begun. Without it, a stream fails about once in a
+// thousand: the upstream answers as soon as it has the body's bytes, the
+// proxy writes the response headers, and net/http's server — seeing a
+// request body not yet read to EOF — drains and closes it; the transport's
+// write loop, which reads once more to see EOF, then gets "invalid Read on
+// closed Body", takes it for a failed write and closes the upstream
+// connection mid-stream (the client sees "unexpected EOF"). sluice reads
+// the whole body before relaying, so it never meets this.
+func newProxy(target *url.URL, transport http.RoundTripper) http.Handler {
+	proxy := &httputil.ReverseProxy{
+		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		Transport: transport,
+		// text/event-stream and chunked answers are flushed at once by
+		// ReverseProxy itself; nothing else needs flushing.
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		proxy.ServeHTTP(w, r)
+	})
 }
 
 func newTransport(caFile string) (*http.Transport, error) {
