@@ -382,3 +382,42 @@ func TestTokenInfoAllowsIP(t *testing.T) {
 		}
 	}
 }
+
+// A channel switched off is skipped at once, before any rebuild (in both
+// the weighted and the all-zero-weight paths); it is selected again when
+// switched back on, and a rebuild follows SQL, where its status is still 1.
+func TestSelectChannelSkipsASwitchedOffChannel(t *testing.T) {
+	t.Parallel()
+	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
+		m := testenv.Name("model-")
+		a := mustCreateChannel(t, s, model.Channel{Models: m, Weight: 1}, "k").ID
+		b := mustCreateChannel(t, s, model.Channel{Models: m, Weight: 1}, "k").ID
+		zero := testenv.Name("model-")
+		x := mustCreateChannel(t, s, model.Channel{Models: zero, Weight: 0}, "k").ID
+		y := mustCreateChannel(t, s, model.Channel{Models: zero, Weight: 0}, "k").ID
+		c := loadedCache(t, s)
+
+		c.ChannelByID(a).SwitchOff()
+		c.ChannelByID(x).SwitchOff()
+		if got := pick(t, c, "default", m, nil, 200); got[b] != 200 {
+			t.Errorf("a switched off: %v, want only b=%d", got, b)
+		}
+		if got := pick(t, c, "default", zero, nil, 100); got[y] != 100 {
+			t.Errorf("x switched off (weight 0 tier): %v, want only y=%d", got, y)
+		}
+		if _, err := c.SelectChannel("default", m, []int{b}); !errors.Is(err, model.ErrChannelsExhausted) {
+			t.Errorf("b excluded and a switched off: err = %v, want ErrChannelsExhausted", err)
+		}
+
+		c.ChannelByID(a).SwitchOn()
+		if got := pick(t, c, "default", m, []int{b}, 20); got[a] != 20 {
+			t.Errorf("a switched back on: %v, want a=%d", got, a)
+		}
+		if err := c.ReloadChannels(); err != nil {
+			t.Fatal(err)
+		}
+		if got := pick(t, c, "default", zero, []int{y}, 20); got[x] != 20 {
+			t.Errorf("after a rebuild x (status 1 in SQL) is back: %v", got)
+		}
+	})
+}

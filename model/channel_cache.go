@@ -31,7 +31,22 @@ type ChannelView struct {
 	// channel's param_override), nil when unset.
 	ParamOverride []byte
 	Settings      ChannelSettings
+
+	// off is set when this instance switches the channel off, so that
+	// selection skips it at once: the routing table is rebuilt from SQL
+	// only after the new status is written, and meanwhile requests were
+	// still sent to a channel the admin API already showed as disabled.
+	// The next rebuild's views start without it and follow SQL.
+	off atomic.Bool
 }
+
+// SwitchOff keeps ch out of channel selection from now on, ahead of the
+// rebuild that will leave it out for its new status. SwitchOn undoes it
+// (the status could not be written).
+func (ch *ChannelView) SwitchOff() { ch.off.Store(true) }
+
+// SwitchOn undoes SwitchOff.
+func (ch *ChannelView) SwitchOn() { ch.off.Store(false) }
 
 // ChannelSettings are the provider options kept in a channel's setting
 // JSON object.
@@ -175,11 +190,17 @@ func excluded(id int, exclude []int) bool {
 	return false
 }
 
+// skipped reports whether selection passes over ch: tried already, or
+// switched off.
+func skipped(ch *ChannelView, exclude []int) bool {
+	return ch.off.Load() || excluded(ch.ID, exclude)
+}
+
 func pickWeighted(chs []*ChannelView, exclude []int) *ChannelView {
 	var total uint64
 	n := 0
 	for _, ch := range chs {
-		if !excluded(ch.ID, exclude) {
+		if !skipped(ch, exclude) {
 			total += uint64(ch.Weight)
 			n++
 		}
@@ -190,7 +211,7 @@ func pickWeighted(chs []*ChannelView, exclude []int) *ChannelView {
 	if total == 0 {
 		k := rand.IntN(n)
 		for _, ch := range chs {
-			if !excluded(ch.ID, exclude) {
+			if !skipped(ch, exclude) {
 				if k == 0 {
 					return ch
 				}
@@ -200,7 +221,7 @@ func pickWeighted(chs []*ChannelView, exclude []int) *ChannelView {
 	}
 	r := rand.Uint64N(total)
 	for _, ch := range chs {
-		if excluded(ch.ID, exclude) || ch.Weight == 0 {
+		if skipped(ch, exclude) || ch.Weight == 0 {
 			continue
 		}
 		if r < uint64(ch.Weight) {

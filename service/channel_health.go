@@ -29,7 +29,9 @@ func (h *ChannelHealth) AutoDisable(ch *model.ChannelView, reason string) {
 	if ch == nil || !ch.AutoBan || (h.Enabled != nil && !h.Enabled()) {
 		return
 	}
+	ch.SwitchOff()
 	if err := h.Store.SetChannelStatus(ch.ID, constant.ChannelStatusAutoDisabled); err != nil {
+		ch.SwitchOn()
 		slog.Error("auto-disable channel failed", "channel_id", ch.ID, "err", err)
 		return
 	}
