@@ -106,7 +106,7 @@ func distribute(cache *model.Cache, bodyLimit int64, peekBody func(*gin.Context,
 				AbortRelay(c, relayerr.New(relayerr.KindNotFound, "pinned channel does not exist").WithCode("channel_not_found"))
 				return
 			}
-			if ch.Status != constant.ChannelStatusEnabled {
+			if !ch.Serving() {
 				AbortRelay(c, relayerr.New(relayerr.KindNoChannel, "pinned channel is disabled"))
 				return
 			}

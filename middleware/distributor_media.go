@@ -153,7 +153,7 @@ func pickMediaChannel(c *gin.Context, cache *model.Cache, modelName string, mode
 		case ch == nil:
 			AbortRelay(c, relayerr.New(relayerr.KindNotFound, "pinned channel does not exist").WithCode("channel_not_found"))
 			return false
-		case ch.Status != constant.ChannelStatusEnabled:
+		case !ch.Serving():
 			AbortRelay(c, relayerr.New(relayerr.KindNoChannel, "pinned channel is disabled"))
 			return false
 		case !relay.ServesMedia(ch.Type):

@@ -384,8 +384,9 @@ func TestTokenInfoAllowsIP(t *testing.T) {
 }
 
 // A channel switched off is skipped at once, before any rebuild (in both
-// the weighted and the all-zero-weight paths); it is selected again when
-// switched back on, and a rebuild follows SQL, where its status is still 1.
+// the weighted and the all-zero-weight paths), and refuses a key pinned to
+// it; it is selected again when switched back on, and a rebuild follows
+// SQL, where its status is still 1.
 func TestSelectChannelSkipsASwitchedOffChannel(t *testing.T) {
 	t.Parallel()
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
@@ -397,8 +398,15 @@ func TestSelectChannelSkipsASwitchedOffChannel(t *testing.T) {
 		y := mustCreateChannel(t, s, model.Channel{Models: zero, Weight: 0}, "k").ID
 		c := loadedCache(t, s)
 
+		if !c.ChannelByID(a).Serving() {
+			t.Fatal("an enabled channel is not serving")
+		}
 		c.ChannelByID(a).SwitchOff()
 		c.ChannelByID(x).SwitchOff()
+		// A key pinned to it asks Serving: no longer.
+		if c.ChannelByID(a).Serving() {
+			t.Error("a switched-off channel still serves a pinned key")
+		}
 		if got := pick(t, c, "default", m, nil, 200); got[b] != 200 {
 			t.Errorf("a switched off: %v, want only b=%d", got, b)
 		}
@@ -410,6 +418,9 @@ func TestSelectChannelSkipsASwitchedOffChannel(t *testing.T) {
 		}
 
 		c.ChannelByID(a).SwitchOn()
+		if !c.ChannelByID(a).Serving() {
+			t.Error("switched back on, the channel does not serve a pinned key")
+		}
 		if got := pick(t, c, "default", m, []int{b}, 20); got[a] != 20 {
 			t.Errorf("a switched back on: %v, want a=%d", got, a)
 		}

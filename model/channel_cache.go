@@ -8,10 +8,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"sluice/constant"
 )
 
 // ChannelView is a channel as the relay uses it: credential decrypted,
-// mapping and headers parsed. It is immutable once published.
+// mapping and headers parsed. It is immutable once published, but for
+// being switched off (SwitchOff).
 type ChannelView struct {
 	ID           int
 	Type         int
@@ -47,6 +50,12 @@ func (ch *ChannelView) SwitchOff() { ch.off.Store(true) }
 
 // SwitchOn undoes SwitchOff.
 func (ch *ChannelView) SwitchOn() { ch.off.Store(false) }
+
+// Serving reports whether ch takes requests: enabled, and not switched off
+// since. A key pinned to a channel asks this; selection skips the others.
+func (ch *ChannelView) Serving() bool {
+	return ch.Status == constant.ChannelStatusEnabled && !ch.off.Load()
+}
 
 // ChannelSettings are the provider options kept in a channel's setting
 // JSON object.
