@@ -21,11 +21,12 @@ func ReadBody(c *gin.Context, limit int64) ([]byte, *relayerr.Error) {
 	if c.Request.ContentLength > limit {
 		return nil, relayerr.New(relayerr.KindBodyTooLarge, "request body exceeds "+strconv.FormatInt(limit>>20, 10)+" MB")
 	}
-	// MaxBytesReader also has the server close the connection rather than
-	// drain what is left of a body too large.
+	// MaxBytesReader never yields more than limit bytes: past them it fails
+	// with MaxBytesError, and has the server close the connection rather
+	// than drain what is left of a body too large.
 	body, err := common.ReadSized(http.MaxBytesReader(nil, c.Request.Body, limit), c.Request.ContentLength, limit)
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) || int64(len(body)) > limit {
+	if errors.As(err, &mbe) {
 		return nil, relayerr.New(relayerr.KindBodyTooLarge, "request body exceeds "+strconv.FormatInt(limit>>20, 10)+" MB")
 	}
 	if err != nil {
