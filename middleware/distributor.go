@@ -82,49 +82,60 @@ func GeminiAction(path string) (model string, stream, ok bool) {
 }
 
 func distribute(cache *model.Cache, bodyLimit int64, peekBody func(*gin.Context, []byte) (peek.Fields, error)) gin.HandlerFunc {
+	// The handler's own frame stays small (route does the work) because a
+	// stream's handler goroutine holds this frame while it is open: see
+	// relay.Engine.attempt.
 	return func(c *gin.Context) {
-		body, rerr := ReadBody(c, bodyLimit)
-		if rerr != nil {
-			AbortRelay(c, rerr)
-			return
+		if route(c, cache, bodyLimit, peekBody) {
+			c.Next()
 		}
-		f, err := peekBody(c, body)
-		if err != nil {
-			AbortRelay(c, relayerr.Wrap(relayerr.KindInvalidRequest, err.Error(), err))
-			return
-		}
-		token := c.MustGet(constant.CtxToken).(*model.TokenEntry).Info()
-		user := c.MustGet(constant.CtxUser).(*model.UserEntry).Info()
-		if !token.AllowsModel(f.Model) {
-			AbortRelay(c, relayerr.New(relayerr.KindForbidden, "this API key may not use model "+f.Model).WithCode("model_not_allowed"))
-			return
-		}
-		group := GroupOf(token, user)
-		var ch *model.ChannelView
-		if pin, ok := c.Get(constant.CtxPinnedChan); ok {
-			ch = cache.ChannelByID(pin.(int))
-			if ch == nil {
-				AbortRelay(c, relayerr.New(relayerr.KindNotFound, "pinned channel does not exist").WithCode("channel_not_found"))
-				return
-			}
-			if !ch.Serving() {
-				AbortRelay(c, relayerr.New(relayerr.KindNoChannel, "pinned channel is disabled"))
-				return
-			}
-		} else {
-			ch, err = cache.SelectChannel(group, f.Model, nil)
-			if err != nil {
-				if cache.ModelKnown(group, f.Model) {
-					AbortRelay(c, relayerr.New(relayerr.KindNoChannel, "no enabled channel is available for model "+f.Model))
-				} else {
-					AbortRelay(c, relayerr.New(relayerr.KindNotFound, "model "+f.Model+" is not served for group "+group))
-				}
-				return
-			}
-		}
-		c.Set(constant.CtxBody, body)
-		c.Set(constant.CtxPeek, f)
-		c.Set(constant.CtxChannel, ch)
-		c.Next()
 	}
+}
+
+// route reads and peeks at the body and picks the channel, storing them
+// in c; false means it aborted c with the error.
+func route(c *gin.Context, cache *model.Cache, bodyLimit int64, peekBody func(*gin.Context, []byte) (peek.Fields, error)) bool {
+	body, rerr := ReadBody(c, bodyLimit)
+	if rerr != nil {
+		AbortRelay(c, rerr)
+		return false
+	}
+	f, err := peekBody(c, body)
+	if err != nil {
+		AbortRelay(c, relayerr.Wrap(relayerr.KindInvalidRequest, err.Error(), err))
+		return false
+	}
+	token := c.MustGet(constant.CtxToken).(*model.TokenEntry).Info()
+	user := c.MustGet(constant.CtxUser).(*model.UserEntry).Info()
+	if !token.AllowsModel(f.Model) {
+		AbortRelay(c, relayerr.New(relayerr.KindForbidden, "this API key may not use model "+f.Model).WithCode("model_not_allowed"))
+		return false
+	}
+	group := GroupOf(token, user)
+	var ch *model.ChannelView
+	if pin, ok := c.Get(constant.CtxPinnedChan); ok {
+		ch = cache.ChannelByID(pin.(int))
+		if ch == nil {
+			AbortRelay(c, relayerr.New(relayerr.KindNotFound, "pinned channel does not exist").WithCode("channel_not_found"))
+			return false
+		}
+		if !ch.Serving() {
+			AbortRelay(c, relayerr.New(relayerr.KindNoChannel, "pinned channel is disabled"))
+			return false
+		}
+	} else {
+		ch, err = cache.SelectChannel(group, f.Model, nil)
+		if err != nil {
+			if cache.ModelKnown(group, f.Model) {
+				AbortRelay(c, relayerr.New(relayerr.KindNoChannel, "no enabled channel is available for model "+f.Model))
+			} else {
+				AbortRelay(c, relayerr.New(relayerr.KindNotFound, "model "+f.Model+" is not served for group "+group))
+			}
+			return false
+		}
+	}
+	c.Set(constant.CtxBody, body)
+	c.Set(constant.CtxPeek, f)
+	c.Set(constant.CtxChannel, ch)
+	return true
 }

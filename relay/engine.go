@@ -108,34 +108,52 @@ func (e *Engine) Relay(ctx context.Context, w http.ResponseWriter, req *Request)
 	return rerr
 }
 
+// relay prices and reserves, makes the attempts, then settles or refunds.
+// Its steps are functions of their own so that its frame, which a stream's
+// handler goroutine holds while the stream is open, stays small (see
+// attempt).
 func (e *Engine) relay(ctx context.Context, w http.ResponseWriter, req *Request, tr *trace) *relayerr.Error {
-	if e.Writer.Saturated() {
-		// The database has been away long enough to fill the charge
-		// queue: serving more would mean dropping charges.
-		return relayerr.New(relayerr.KindUnavailable, "the gateway cannot record usage right now; retry shortly")
-	}
-	price, err := helper.ModelPriceHelper(req.Peek.Model, req.Group)
-	if err != nil {
-		return relayerr.Wrap(relayerr.KindInvalidRequest, err.Error(), err).WithCode("model_price_not_configured")
-	}
-	estimate := e.estimate(req, price)
-	res, err := service.Reserve(ctx, e.Cache, req.User, req.Token, estimate)
-	if err != nil {
-		return relayerr.Wrap(relayerr.KindQuotaExceeded, err.Error(), err)
+	price, res, rerr := e.reserve(ctx, req)
+	if rerr != nil {
+		return rerr
 	}
 	out, committed, rerr := e.attempts(ctx, w, req, tr, e.attemptFor(req.Mode))
 	if rerr != nil {
-		res.Refund(context.WithoutCancel(ctx))
-		e.logError(req, rerr)
-		if committed {
-			return nil // the error already went out inside the stream
-		}
-		return rerr
+		return e.refund(ctx, req, res, rerr, committed)
 	}
 	// Settlement is memory work plus a queue append; it runs on the pool
 	// so the handler returns at once, and shutdown waits for it.
 	e.Tasks.Go(context.WithoutCancel(ctx), func() { e.settle(req, price, res, out) })
 	return nil
+}
+
+// reserve prices the request and reserves its estimated cost.
+func (e *Engine) reserve(ctx context.Context, req *Request) (helper.PriceData, *service.Reservation, *relayerr.Error) {
+	if e.Writer.Saturated() {
+		// The database has been away long enough to fill the charge
+		// queue: serving more would mean dropping charges.
+		return helper.PriceData{}, nil, relayerr.New(relayerr.KindUnavailable, "the gateway cannot record usage right now; retry shortly")
+	}
+	price, err := helper.ModelPriceHelper(req.Peek.Model, req.Group)
+	if err != nil {
+		return price, nil, relayerr.Wrap(relayerr.KindInvalidRequest, err.Error(), err).WithCode("model_price_not_configured")
+	}
+	res, err := service.Reserve(ctx, e.Cache, req.User, req.Token, e.estimate(req, price))
+	if err != nil {
+		return price, nil, relayerr.Wrap(relayerr.KindQuotaExceeded, err.Error(), err)
+	}
+	return price, res, nil
+}
+
+// refund returns a failed request's reservation and logs the failure; the
+// error is for the caller to render unless it went out inside the stream.
+func (e *Engine) refund(ctx context.Context, req *Request, res *service.Reservation, rerr *relayerr.Error, committed bool) *relayerr.Error {
+	res.Refund(context.WithoutCancel(ctx))
+	e.logError(req, rerr)
+	if committed {
+		return nil // the error already went out inside the stream
+	}
+	return rerr
 }
 
 // estimate is the reservation: prompt tokens bounded from the body size
@@ -193,21 +211,8 @@ func (e *Engine) attempts(ctx context.Context, w http.ResponseWriter, req *Reque
 		if rerr == nil {
 			return out, true, nil
 		}
-		rerr.Redact(secretsOf(ch)...)
+		e.failed(ctx, req, ch, attempt, rerr)
 		last = rerr
-		slog.Warn("relay attempt failed", "request_id", req.RequestID, "channel_id", ch.ID,
-			"attempt", attempt+1, "status", rerr.Status, "err", rerr.Error())
-		failed := ch
-		if rerr.RetryAfter > 0 {
-			e.Cache.CoolChannel(ch.ID, time.Now().Add(rerr.RetryAfter))
-		}
-		switch {
-		case rerr.DisableChannel:
-			e.Tasks.Go(context.WithoutCancel(ctx), func() { e.Health.AutoDisable(failed, rerr.Message) })
-		case rerr.Kind == relayerr.KindUpstream || rerr.Kind == relayerr.KindUpstreamTimeout:
-			// Not proof of a dead channel on its own; a run of them is.
-			e.Tasks.Go(context.WithoutCancel(ctx), func() { e.Health.RecordFailure(failed, time.Now()) })
-		}
 		if committed {
 			return nil, true, rerr
 		}
@@ -218,12 +223,68 @@ func (e *Engine) attempts(ctx context.Context, w http.ResponseWriter, req *Reque
 	return nil, false, last
 }
 
+// failed records a failed attempt on ch: logged, the channel cooled or
+// marked as failing as the error says.
+func (e *Engine) failed(ctx context.Context, req *Request, ch *model.ChannelView, attempt int, rerr *relayerr.Error) {
+	rerr.Redact(secretsOf(ch)...)
+	slog.Warn("relay attempt failed", "request_id", req.RequestID, "channel_id", ch.ID,
+		"attempt", attempt+1, "status", rerr.Status, "err", rerr.Error())
+	if rerr.RetryAfter > 0 {
+		e.Cache.CoolChannel(ch.ID, time.Now().Add(rerr.RetryAfter))
+	}
+	switch {
+	case rerr.DisableChannel:
+		e.Tasks.Go(context.WithoutCancel(ctx), func() { e.Health.AutoDisable(ch, rerr.Message) })
+	case rerr.Kind == relayerr.KindUpstream || rerr.Kind == relayerr.KindUpstreamTimeout:
+		// Not proof of a dead channel on its own; a run of them is.
+		e.Tasks.Go(context.WithoutCancel(ctx), func() { e.Health.RecordFailure(ch, time.Now()) })
+	}
+}
+
 // attempt makes one upstream call on ch. committed reports that bytes
 // reached the client, after which no retry is possible.
+//
+// A stream's handler goroutine sits in this call for the stream's whole
+// life, so the frames from here down are kept small: a handler stack that
+// stays under 8 KB is not doubled to 16 KB, 8 KB per held stream (finding 6
+// in docs/performance.md). The work of building the call and of a
+// non-stream answer lives in functions of its own, off that path.
 func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, req *Request, ch *model.ChannelView, tr *trace) (*outcome, bool, *relayerr.Error) {
+	var c call
+	if rerr := e.prepare(ctx, req, ch, &c); rerr != nil {
+		return nil, false, rerr
+	}
+	defer c.release()
+	if c.info.IsStream {
+		return e.stream(ctx, &c, w, tr)
+	}
+	return e.plain(&c, w, req, tr)
+}
+
+// call is one attempt's upstream request, with what built it.
+type call struct {
+	ad     channel.Adaptor
+	info   *relaycommon.RelayInfo
+	client relaycommon.Dialect // the client's, which info.Dialect may differ from
+	req    *http.Request
+	// ctx is the upstream call's context: it outlives a departed client by
+	// DrainTimeout, so the tokens produced can still be counted and charged.
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	stopWatch func() bool
+}
+
+func (c *call) release() {
+	c.stopWatch()
+	c.cancel(nil)
+}
+
+// prepare builds the upstream request for ch into c. On success the caller
+// must release c.
+func (e *Engine) prepare(ctx context.Context, req *Request, ch *model.ChannelView, c *call) *relayerr.Error {
 	ad := AdaptorFor(ch.Type)
 	if ad == nil {
-		return nil, false, relayerr.New(relayerr.KindNoChannel, "this channel type is not supported yet").Retry()
+		return relayerr.New(relayerr.KindNoChannel, "this channel type is not supported yet").Retry()
 	}
 	info := &relaycommon.RelayInfo{
 		RequestID: req.RequestID, Mode: req.Mode, OriginModel: req.Peek.Model, UpstreamModel: ch.MapModel(req.Peek.Model),
@@ -236,7 +297,7 @@ func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, req *Reques
 	if info.Dialect != client {
 		var rerr *relayerr.Error
 		if upBody, rerr = convertRequest(req, info); rerr != nil {
-			return nil, false, rerr
+			return rerr
 		}
 	} else {
 		info.ClientHeaders = req.ClientHeaders
@@ -244,66 +305,67 @@ func (e *Engine) attempt(ctx context.Context, w http.ResponseWriter, req *Reques
 	if len(ch.ParamOverride) > 0 {
 		var err error
 		if upBody, err = applyParamOverride(upBody, ch.ParamOverride); err != nil {
-			return nil, false, relayerr.Wrap(relayerr.KindInternal, "the channel's param_override cannot be applied", err).Retry()
+			return relayerr.Wrap(relayerr.KindInternal, "the channel's param_override cannot be applied", err).Retry()
 		}
 	}
-	// The upstream call outlives a departed client for a bounded time so
-	// the tokens it produced can still be counted and charged.
 	upCtx, cancel := context.WithCancelCause(withChannelProxy(context.WithoutCancel(ctx), ch.Settings.Proxy))
-	defer cancel(nil)
 	stopWatch := context.AfterFunc(ctx, func() {
 		t := time.AfterFunc(e.DrainTimeout, func() { cancel(errClientGone) })
 		context.AfterFunc(upCtx, func() { t.Stop() })
 	})
-	defer stopWatch()
-
 	upReq, err := ad.BuildRequest(upCtx, info, upBody)
 	if err != nil {
+		stopWatch()
+		cancel(nil)
 		var rerr *relayerr.Error
 		if errors.As(err, &rerr) {
 			// The adaptor classified it (a malformed channel key, a token
 			// fetch that failed): another channel may serve.
-			return nil, false, rerr
+			return rerr
 		}
-		return nil, false, relayerr.Wrap(relayerr.KindInternal, "failed to build the upstream request", err)
+		return relayerr.Wrap(relayerr.KindInternal, "failed to build the upstream request", err)
 	}
-	if info.IsStream {
-		return e.stream(ctx, upCtx, cancel, w, ad, info, upReq, tr, client)
-	}
-	var timer *time.Timer
+	*c = call{ad: ad, info: info, client: client, req: upReq, ctx: upCtx, cancel: cancel, stopWatch: stopWatch}
+	return nil
+}
+
+// plain makes a non-stream call and writes its answer.
+func (e *Engine) plain(c *call, w http.ResponseWriter, req *Request, tr *trace) (*outcome, bool, *relayerr.Error) {
 	if e.RelayTimeout > 0 {
-		timer = time.AfterFunc(e.RelayTimeout, func() { cancel(context.DeadlineExceeded) })
+		cancel := c.cancel // c stays on the caller's stack
+		timer := time.AfterFunc(e.RelayTimeout, func() { cancel(context.DeadlineExceeded) })
 		defer timer.Stop()
 	}
 	sent := time.Now()
-	resp, err := e.send(upReq)
+	resp, err := e.send(c.req)
 	if err != nil {
 		tr.upstream += time.Since(sent)
-		return nil, false, e.transportError(upCtx, err)
+		return nil, false, e.transportError(c.ctx, err)
 	}
 	defer resp.Body.Close()
 	body, err := readBody(resp, e.MaxResponseBytes)
 	tr.upstream += time.Since(sent)
 	if err != nil {
-		return nil, false, e.transportError(upCtx, err)
+		return nil, false, e.transportError(c.ctx, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, false, upstreamError(ad, resp, body)
+		return nil, false, upstreamError(c.ad, resp, body)
 	}
 	if int64(len(body)) > e.MaxResponseBytes {
 		return nil, false, relayerr.New(relayerr.KindUpstream, "the upstream response is too large")
 	}
-	out, usage, err := ad.ParseResponse(info, body)
+	info := c.info
+	out, usage, err := c.ad.ParseResponse(info, body)
 	if err != nil {
 		return nil, false, relayerr.As(err)
 	}
-	if info.Dialect != client {
+	if info.Dialect != c.client {
 		var rerr *relayerr.Error
-		if out, usage, rerr = convertResponse(client, info, out); rerr != nil {
+		if out, usage, rerr = convertResponse(c.client, info, out); rerr != nil {
 			return nil, false, rerr
 		}
 	}
-	res := &outcome{channel: ch, info: info, usage: usage}
+	res := &outcome{channel: info.Channel, info: info, usage: usage}
 	if !usage.Known() {
 		res.usage, res.estimated = countLocally(info, req.Body, gjsonText(out)), true
 	}

@@ -10,7 +10,6 @@ import (
 
 	"sluice/common/metrics"
 	"sluice/relay/channel"
-	relaycommon "sluice/relay/common"
 	"sluice/relay/relayerr"
 	"sluice/relay/sse"
 )
@@ -22,43 +21,31 @@ var (
 
 // stream makes one streaming upstream call and relays it event by event:
 // each event is written and flushed as it arrives, nothing is buffered.
-func (e *Engine) stream(clientCtx, upCtx context.Context, cancel context.CancelCauseFunc, w http.ResponseWriter,
-	ad channel.Adaptor, info *relaycommon.RelayInfo, upReq *http.Request, tr *trace, client relaycommon.Dialect) (*outcome, bool, *relayerr.Error) {
+// The handler waits in its read loop for the whole stream, so what runs
+// once before or after the loop lives in functions of its own (see
+// attempt).
+func (e *Engine) stream(clientCtx context.Context, c *call, w http.ResponseWriter, tr *trace) (*outcome, bool, *relayerr.Error) {
 	// STREAMING_TIMEOUT covers the wait for the first byte too.
+	cancel := c.cancel // c stays on the caller's stack
 	idle := time.AfterFunc(e.StreamingTimeout, func() { cancel(errIdle) })
 	defer idle.Stop()
-	sent := time.Now()
-	resp, err := e.send(upReq)
-	tr.upstream += time.Since(sent)
-	if err != nil {
-		return nil, false, e.transportError(upCtx, err)
+	resp, rerr := e.open(c, tr)
+	if rerr != nil {
+		return nil, false, rerr
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return nil, false, upstreamError(ad, resp, body)
-	}
 	idle.Reset(e.StreamingTimeout)
 
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	startEvents(w)
+	clientGone := flushHeaders(w) != nil
 	rc := http.NewResponseController(w)
-	clientGone := rc.Flush() != nil
-	tr.ttfb = time.Since(info.StartTime)
+	tr.ttfb = time.Since(c.info.StartTime)
 	metrics.StreamStarted()
 	defer metrics.StreamEnded()
 
-	dec := ad.NewStreamDecoder(info)
-	if info.Dialect != client {
-		conv, err := newConvertingDecoder(client, info, dec, info.RequestID)
-		if err != nil {
-			return nil, false, relayerr.Wrap(relayerr.KindInternal, "no stream conversion for this channel", err)
-		}
-		dec = conv
+	dec, rerr := c.decoder()
+	if rerr != nil {
+		return nil, false, rerr
 	}
 	if rel, ok := dec.(channel.Releaser); ok {
 		// Runs after the usage and text are read below; nothing keeps dec
@@ -66,21 +53,13 @@ func (e *Engine) stream(clientCtx, upCtx context.Context, cancel context.CancelC
 		defer rel.Release()
 	}
 	_, framed := dec.(channel.Framed)
-	r := eventReader(ad, resp.Body)
+	r := eventReader(c.ad, resp.Body)
 	defer r.Release()
 	var streamErr *relayerr.Error
 	for {
 		ev, err := r.Next()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				if end, ok := dec.(channel.EndsAtEOF); ok && end.CompleteAtEOF() {
-					finish(w, dec, clientGone)
-					break
-				}
-				streamErr = relayerr.New(relayerr.KindUpstream, "the upstream stream ended before completion")
-			} else {
-				streamErr = e.transportError(upCtx, err)
-			}
+			streamErr = e.streamEnd(c, w, dec, err, clientGone)
 			break
 		}
 		// The idle clock measures the upstream, not a slow client: stop it
@@ -88,7 +67,7 @@ func (e *Engine) stream(clientCtx, upCtx context.Context, cancel context.CancelC
 		idle.Stop()
 		out, done, derr := dec.Decode(ev)
 		if derr != nil {
-			streamErr = derr.Redact(secretsOf(info.Channel)...)
+			streamErr = derr.Redact(secretsOf(c.info.Channel)...)
 			break
 		}
 		if out != nil && !clientGone {
@@ -105,25 +84,96 @@ func (e *Engine) stream(clientCtx, upCtx context.Context, cancel context.CancelC
 		}
 		idle.Reset(e.StreamingTimeout)
 	}
+	return streamOutcome(c, w, dec, streamErr, clientGone)
+}
+
+// open sends a stream's request and checks the upstream's answer.
+func (e *Engine) open(c *call, tr *trace) (*http.Response, *relayerr.Error) {
+	sent := time.Now()
+	resp, err := e.send(c.req)
+	tr.upstream += time.Since(sent)
+	if err != nil {
+		return nil, e.transportError(c.ctx, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		return nil, upstreamError(c.ad, resp, body)
+	}
+	return resp, nil
+}
+
+// startEvents writes an event stream's headers.
+func startEvents(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+}
+
+// flushHeaders sends the response's headers on a goroutine of its own,
+// which ends at once. Writing them runs net/http's chunkWriter.writeHeader,
+// whose frame alone is 2.8 KB: from the handler's depth that is the one
+// call of a stream that needs more than an 8 KB stack, and a stack once
+// doubled stays doubled for as long as the stream is held open (the
+// collector halves a stack only when a quarter of it is in use). One
+// goroutine hop per stream against 8 KB per held stream.
+func flushHeaders(w http.ResponseWriter) error {
+	done := make(chan error, 1)
+	go func() { done <- http.NewResponseController(w).Flush() }()
+	return <-done
+}
+
+// decoder reads the upstream's stream events into the client's dialect.
+func (c *call) decoder() (channel.StreamDecoder, *relayerr.Error) {
+	dec := c.ad.NewStreamDecoder(c.info)
+	if c.info.Dialect == c.client {
+		return dec, nil
+	}
+	conv, err := newConvertingDecoder(c.client, c.info, dec, c.info.RequestID)
+	if err != nil {
+		return nil, relayerr.Wrap(relayerr.KindInternal, "no stream conversion for this channel", err)
+	}
+	return conv, nil
+}
+
+// streamEnd is the error a stream ended with when its read failed: none
+// for the end of a stream whose framing allows ending at EOF.
+func (e *Engine) streamEnd(c *call, w http.ResponseWriter, dec channel.StreamDecoder, err error, clientGone bool) *relayerr.Error {
+	if !errors.Is(err, io.EOF) {
+		return e.transportError(c.ctx, err)
+	}
+	if end, ok := dec.(channel.EndsAtEOF); ok && end.CompleteAtEOF() {
+		finish(w, dec, clientGone)
+		return nil
+	}
+	return relayerr.New(relayerr.KindUpstream, "the upstream stream ended before completion")
+}
+
+// streamOutcome tells the client of a failure and reads what the stream
+// produced.
+func streamOutcome(c *call, w http.ResponseWriter, dec channel.StreamDecoder, streamErr *relayerr.Error, clientGone bool) (*outcome, bool, *relayerr.Error) {
 	if streamErr != nil && !clientGone && streamErr.Kind != relayerr.KindClientGone {
 		// Never a silently truncated stream: the client learns it failed.
-		_, _ = w.Write(streamErrorFrame(client, streamErr))
-		_ = rc.Flush()
+		_, _ = w.Write(streamErrorFrame(c.client, streamErr))
+		_ = http.NewResponseController(w).Flush()
 	}
-	res := &outcome{info: info, channel: info.Channel, streamErr: streamErr}
+	res := &outcome{info: c.info, channel: c.info.Channel, streamErr: streamErr}
 	if u := dec.Usage(); u.Known() {
 		res.usage = *u
-	} else {
-		text := dec.Text()
-		if streamErr != nil && text == "" {
-			// Nothing was produced: a failed request costs nothing.
-			return nil, true, streamErr
-		}
-		res.usage, res.estimated = countLocally(info, upReqBody(upReq), text), true
-		if o, ok := dec.(channel.TextOverflow); ok {
-			res.usage.CompletionTokens += o.ExtraTokens()
-			res.usage.TotalTokens += o.ExtraTokens()
-		}
+		return res, true, nil
+	}
+	text := dec.Text()
+	if streamErr != nil && text == "" {
+		// Nothing was produced: a failed request costs nothing.
+		return nil, true, streamErr
+	}
+	res.usage, res.estimated = countLocally(c.info, upReqBody(c.req), text), true
+	if o, ok := dec.(channel.TextOverflow); ok {
+		res.usage.CompletionTokens += o.ExtraTokens()
+		res.usage.TotalTokens += o.ExtraTokens()
 	}
 	return res, true, nil
 }

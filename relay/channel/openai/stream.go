@@ -70,6 +70,13 @@ func (d *streamDecoder) Decode(ev sse.Event) ([]byte, bool, *relayerr.Error) {
 		d.keepUnread(ev.Data)
 		return ev.Data, false, nil
 	}
+	return d.decodeRead(ev)
+}
+
+// decodeRead decodes an event that is read in full: one with usage or an
+// error. Apart from Decode, whose frame the relay's read loop holds for
+// the whole stream, so that frame stays small.
+func (d *streamDecoder) decodeRead(ev sse.Event) ([]byte, bool, *relayerr.Error) {
 	// Read the event in place: every string taken from it is copied (into
 	// the text builder) before Decode returns, and ev.Data outlives Decode.
 	s := unsafe.String(unsafe.SliceData(ev.Data), len(ev.Data))
