@@ -42,8 +42,9 @@ const (
 )
 
 var (
-	usageKey = []byte(`"usage"`)
-	errorKey = []byte(`"error"`)
+	usageKey  = []byte(`"usage"`)
+	errorKey  = []byte(`"error"`)
+	nullValue = []byte("null")
 )
 
 // NewStreamDecoder implements channel.Adaptor.
@@ -66,11 +67,34 @@ func (d *streamDecoder) Decode(ev sse.Event) ([]byte, bool, *relayerr.Error) {
 	// A key is written "usage" or "error", quotes included; inside a JSON
 	// string a quote is escaped, so only a string whose whole value is
 	// that word also matches, and is then read in full, as every chunk was.
-	if !bytes.Contains(ev.Data, usageKey) && !bytes.Contains(ev.Data, errorKey) {
+	// A usage that is null carries nothing: OpenAI sends "usage":null in
+	// every chunk of a stream asked for usage (as the gateway asks) but the
+	// last, so without this test every chunk was read in full.
+	if !bytes.Contains(ev.Data, errorKey) && onlyNullUsage(ev.Data) {
 		d.keepUnread(ev.Data)
 		return ev.Data, false, nil
 	}
 	return d.decodeRead(ev)
+}
+
+// onlyNullUsage reports whether every "usage" in data (none included) is a
+// key whose value is null.
+func onlyNullUsage(data []byte) bool {
+	for {
+		i := bytes.Index(data, usageKey)
+		if i < 0 {
+			return true
+		}
+		data = bytes.TrimLeft(data[i+len(usageKey):], " \t\r\n")
+		if len(data) == 0 || data[0] != ':' {
+			return false
+		}
+		data = bytes.TrimLeft(data[1:], " \t\r\n")
+		if !bytes.HasPrefix(data, nullValue) {
+			return false
+		}
+		data = data[len(nullValue):]
+	}
 }
 
 // decodeRead decodes an event that is read in full: one with usage or an

@@ -15,6 +15,9 @@ const (
 	contentChunk = `{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"token "},"finish_reason":null}]}`
 	usageChunk   = `{"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10,"prompt_tokens_details":{"cached_tokens":2}}}`
 	toolChunk    = `{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}}]}`
+	// nullUsageChunk is a content chunk as OpenAI sends it in a stream
+	// asked for usage: with "usage":null.
+	nullUsageChunk = `{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"token "},"finish_reason":null}],"usage":null}`
 )
 
 func TestStreamDecoder(t *testing.T) {
@@ -131,6 +134,50 @@ func TestStreamDecoderReadsTextOnlyWhenAsked(t *testing.T) {
 	}
 }
 
+// Chunks whose usage is null are kept unread like chunks without one; a
+// "usage" that is not a null key's is read in full.
+func TestStreamDecoderKeepsNullUsageChunksUnread(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		data     string
+		onlyNull bool
+	}{
+		{contentChunk, true},
+		{nullUsageChunk, true},
+		{`{"choices":[],"usage" :  null, "x":{"usage":null}}`, true},
+		{"{\"usage\":\n\tnull}", true},
+		{usageChunk, false},
+		{`{"usage":{}}`, false},
+		{`{"choices":[{"index":0,"delta":{"content":"usage"}}]}`, false},
+		{`{"usage":nul`, false},
+		{`{"usage"`, false},
+	} {
+		if got := onlyNullUsage([]byte(tt.data)); got != tt.onlyNull {
+			t.Errorf("onlyNullUsage(%s) = %v, want %v", tt.data, got, tt.onlyNull)
+		}
+	}
+	d := Adaptor{}.NewStreamDecoder(&relaycommon.RelayInfo{}).(*streamDecoder)
+	for range 20 {
+		if out, _, err := d.Decode(sse.Event{Data: []byte(nullUsageChunk)}); err != nil || string(out) != nullUsageChunk {
+			t.Fatalf("content chunk: %q %v", out, err)
+		}
+	}
+	perChunk := len(binary.AppendUvarint(nil, uint64(len(nullUsageChunk)))) + len(nullUsageChunk)
+	if d.text.String() != "" || len(d.unread) != 20*perChunk || d.Usage() != nil {
+		t.Fatalf("null-usage chunks read: text %q, %d bytes unread, usage %+v", d.text.String(), len(d.unread), d.Usage())
+	}
+	// The usage chunk, hidden from a client that did not ask for it.
+	if out, _, err := d.Decode(sse.Event{Data: []byte(usageChunk)}); err != nil || out != nil {
+		t.Fatalf("usage chunk: %q %v", out, err)
+	}
+	if u := d.Usage(); u == nil || u.PromptTokens != 7 || u.CompletionTokens != 3 {
+		t.Fatalf("usage %+v", u)
+	}
+	if got := d.Text(); got != strings.Repeat("token ", 20) {
+		t.Fatalf("text %q", got)
+	}
+}
+
 func TestStreamDecoderKeepsTextInOrderPastTheUnreadBound(t *testing.T) {
 	t.Parallel()
 	d := Adaptor{}.NewStreamDecoder(&relaycommon.RelayInfo{}).(*streamDecoder)
@@ -171,10 +218,16 @@ func TestStreamDecoderKeepsTextInOrderPastTheUnreadBound(t *testing.T) {
 
 // BenchmarkStreamDecodeWithUsage is a whole short stream as providers send
 // it when asked for usage: 20 content chunks, the usage chunk, [DONE].
-func BenchmarkStreamDecodeWithUsage(b *testing.B) {
+func BenchmarkStreamDecodeWithUsage(b *testing.B) { benchmarkStreamWithUsage(b, contentChunk) }
+
+// BenchmarkStreamDecodeWithNullUsage is the same stream as OpenAI sends
+// it: every chunk but the last with "usage":null.
+func BenchmarkStreamDecodeWithNullUsage(b *testing.B) { benchmarkStreamWithUsage(b, nullUsageChunk) }
+
+func benchmarkStreamWithUsage(b *testing.B, chunk string) {
 	events := make([]sse.Event, 0, 22)
 	for range 20 {
-		events = append(events, sse.Event{Data: []byte(contentChunk)})
+		events = append(events, sse.Event{Data: []byte(chunk)})
 	}
 	events = append(events, sse.Event{Data: []byte(usageChunk)}, sse.Event{Data: []byte("[DONE]")})
 	b.ReportAllocs()
