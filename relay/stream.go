@@ -119,11 +119,30 @@ func startEvents(w http.ResponseWriter) {
 // call of a stream that needs more than an 8 KB stack, and a stack once
 // doubled stays doubled for as long as the stream is held open (the
 // collector halves a stack only when a quarter of it is in use). One
-// goroutine hop per stream against 8 KB per held stream.
+// goroutine hop per stream against 8 KB per held stream. A panic there is
+// raised again here, where net/http's and gin's recovery see it.
 func flushHeaders(w http.ResponseWriter) error {
-	done := make(chan error, 1)
-	go func() { done <- http.NewResponseController(w).Flush() }()
-	return <-done
+	type result struct {
+		err      error
+		p        any
+		panicked bool
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() {
+			if p := recover(); p != nil {
+				r.p, r.panicked = p, true
+			}
+			done <- r
+		}()
+		r.err = http.NewResponseController(w).Flush()
+	}()
+	r := <-done
+	if r.panicked {
+		panic(r.p)
+	}
+	return r.err
 }
 
 // decoder reads the upstream's stream events into the client's dialect.
