@@ -1,8 +1,9 @@
 // Command mockupstream is a fast OpenAI-compatible upstream for load tests:
-// POST /v1/chat/completions (stream and not, with the usage chunk when
-// stream_options.include_usage is set) and GET /v1/models, answering from
-// bytes encoded once at start. POST /release lets streams held by -hold go
-// on. With -tls-cert it serves HTTPS (HTTP/2) with a self-signed
+// POST /v1/chat/completions (stream and not; when
+// stream_options.include_usage is set, the usage chunk at the end and
+// "usage":null in every other chunk, as OpenAI sends) and GET /v1/models,
+// answering from bytes encoded once at start. POST /release lets streams
+// held by -hold go on. With -tls-cert it serves HTTPS (HTTP/2) with a self-signed
 // certificate for 127.0.0.1 and writes that certificate where clients can
 // trust it.
 package main

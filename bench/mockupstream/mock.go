@@ -60,6 +60,9 @@ type answers struct {
 	usage    []byte // the usage event (stream_options.include_usage)
 	done     []byte // data: [DONE]
 	fullSize string
+	// withUsage are role, content and finish as OpenAI sends them in a
+	// stream asked for usage: each with "usage":null.
+	withUsage struct{ role, content, finish []byte }
 }
 
 func newMock(cfg config) *mock {
@@ -158,21 +161,25 @@ func (m *mock) stream(w http.ResponseWriter, ctx context.Context, a *answers, us
 	if m.cfg.Hold {
 		gate = m.currentGate()
 	}
-	if !send(a.role) {
+	role, content, finish := a.role, a.content, a.finish
+	if usage {
+		role, content, finish = a.withUsage.role, a.withUsage.content, a.withUsage.finish
+	}
+	if !send(role) {
 		return
 	}
 	for i := 0; i < m.cfg.Chunks; i++ {
 		if i > 0 && !wait(ctx, nil, m.cfg.Delay) {
 			return
 		}
-		if !send(a.content) {
+		if !send(content) {
 			return
 		}
 		if i == 0 && gate != nil && !wait(ctx, gate, m.cfg.HoldMax) {
 			return
 		}
 	}
-	if !send(a.finish) {
+	if !send(finish) {
 		return
 	}
 	if usage && !send(a.usage) {
@@ -213,15 +220,22 @@ func encode(cfg config, model string) *answers {
 	full := fmt.Sprintf(`{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":%s,`+
 		`"system_fingerprint":"fp_bench","choices":[{"index":0,"message":{"role":"assistant","content":%s},`+
 		`"logprobs":null,"finish_reason":"stop"}],"usage":%s}`, jsonString(model), jsonString(strings.Repeat(text, cfg.Chunks)), usage)
-	return &answers{
+	role := `{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}`
+	chunk := fmt.Sprintf(`{"index":0,"delta":{"content":%s},"logprobs":null,"finish_reason":null}`, jsonString(text))
+	finish := `{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}`
+	a := &answers{
 		full:     []byte(full),
 		fullSize: fmt.Sprint(len(full)),
-		role:     event(`{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}`, ""),
-		content:  event(fmt.Sprintf(`{"index":0,"delta":{"content":%s},"logprobs":null,"finish_reason":null}`, jsonString(text)), ""),
-		finish:   event(`{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}`, ""),
+		role:     event(role, ""),
+		content:  event(chunk, ""),
+		finish:   event(finish, ""),
 		usage:    event("", `,"usage":`+usage),
 		done:     []byte("data: [DONE]\n\n"),
 	}
+	a.withUsage.role = event(role, `,"usage":null`)
+	a.withUsage.content = event(chunk, `,"usage":null`)
+	a.withUsage.finish = event(finish, `,"usage":null`)
+	return a
 }
 
 // content is n bytes of words.

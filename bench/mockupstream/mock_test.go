@@ -80,8 +80,15 @@ func TestChat(t *testing.T) {
 			if len(ev) != tt.wantEvents || ev[len(ev)-1] != "[DONE]" {
 				t.Fatalf("got %d events %q", len(ev), ev)
 			}
-			if got := strings.Contains(ev[len(ev)-2], `"usage"`); got != tt.wantUsage {
+			if got := strings.Contains(ev[len(ev)-2], `"usage":{`); got != tt.wantUsage {
 				t.Fatalf("usage event %v, want %v: %s", got, tt.wantUsage, ev[len(ev)-2])
+			}
+			// As OpenAI does: asked for usage, every other chunk has
+			// "usage":null; not asked, none has a usage.
+			for _, e := range ev[:len(ev)-2] {
+				if got := strings.Contains(e, `"usage":null`); got != tt.wantUsage || (!tt.wantUsage && strings.Contains(e, `"usage"`)) {
+					t.Fatalf("chunk %s: usage null %v, want %v", e, got, tt.wantUsage)
+				}
 			}
 		})
 	}
