@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -272,11 +273,24 @@ type call struct {
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
 	stopWatch func() bool
+	// body is a stream's upstream response body, closed on release; ended
+	// says the stream reached its end event, so what follows is drained
+	// for the connection's reuse (drainForReuse) instead.
+	body  io.ReadCloser
+	ended bool
 }
 
 func (c *call) release() {
 	c.stopWatch()
-	c.cancel(nil)
+	switch {
+	case c.body != nil && c.ended:
+		go drainForReuse(c.body, c.cancel)
+	case c.body != nil:
+		c.body.Close()
+		c.cancel(nil)
+	default:
+		c.cancel(nil)
+	}
 }
 
 // prepare builds the upstream request for ch into c. On success the caller

@@ -1,10 +1,16 @@
 package relay
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"sync"
 	"testing"
+	"time"
 )
 
 // flushHeaders flushes on another goroutine; what the flush returns or
@@ -40,3 +46,133 @@ func (failingFlusher) FlushError() error { return errFlush }
 type panickingFlusher struct{ http.ResponseWriter }
 
 func (panickingFlusher) Flush() { panic("flush panicked") }
+
+// connCounter counts an upstream's connections as its server sees them.
+type connCounter struct {
+	mu             sync.Mutex
+	opened, closed int
+}
+
+func (c *connCounter) track(_ net.Conn, s http.ConnState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch s {
+	case http.StateNew:
+		c.opened++
+	case http.StateClosed:
+		c.closed++
+	}
+}
+
+func (c *connCounter) counts() (opened, closed int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.opened, c.closed
+}
+
+// endingStream is an HTTP/1.1 upstream whose stream ends with [DONE] and
+// whose body ends later: after tail, or when release is closed.
+func endingStream(t *testing.T, tail time.Duration, release <-chan struct{}) (*httptest.Server, *connCounter) {
+	t.Helper()
+	conns := &connCounter{}
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, c := range []string{
+			`{"id":"1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}]}`,
+			`{"id":"1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}`,
+			`[DONE]`,
+		} {
+			_, _ = io.WriteString(w, "data: "+c+"\n\n")
+		}
+		w.(http.Flusher).Flush()
+		select { // the body's last chunk goes out when the handler returns
+		case <-time.After(tail):
+		case <-release:
+		case <-r.Context().Done(): // the client closed the connection
+		}
+	}))
+	up.Config.ConnState = conns.track
+	up.Start()
+	t.Cleanup(up.Close)
+	return up, conns
+}
+
+// reuseTrace records whether the upstream call got a pooled connection.
+func reuseTrace(reused *bool) context.Context {
+	return httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		GotConn: func(i httptrace.GotConnInfo) { *reused = i.Reused },
+	})
+}
+
+// A stream that ended with its end event leaves the upstream connection in
+// the pool even when the body's end comes after the event, and the client's
+// response does not wait for it.
+func TestFinishedStreamKeepsItsUpstreamConnection(t *testing.T) {
+	const tail = 50 * time.Millisecond
+	up, conns := endingStream(t, tail, nil)
+	f := newFixture(t, 1_000_000)
+	f.addChannel(t, up.URL, 0)
+	f.load(t)
+	body := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+
+	var reused bool
+	start := time.Now()
+	if err := f.engine.Relay(reuseTrace(&reused), httptest.NewRecorder(), f.request(t, body)); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took >= tail {
+		t.Fatalf("the relay took %v: it waited for the upstream body's end (%v after [DONE])", took, tail)
+	}
+	time.Sleep(tail + 200*time.Millisecond) // the body's end arrives and is drained
+	rec := httptest.NewRecorder()
+	if err := f.engine.Relay(reuseTrace(&reused), rec, f.request(t, body)); err != nil {
+		t.Fatal(err)
+	}
+	if !reused {
+		t.Fatal("the second stream dialled a new upstream connection")
+	}
+	if opened, closed := conns.counts(); opened != 1 || closed != 0 {
+		t.Fatalf("upstream saw %d connections opened and %d closed, want 1 and 0", opened, closed)
+	}
+	f.engine.Tasks.Wait()
+	if got := 1_000_000 - f.user.Quota.Load(); got != 2*(7+3*2) {
+		t.Fatalf("charged %d for two streams, want 26", got)
+	}
+}
+
+// An upstream that keeps the body open after its end event loses the
+// connection once drainWait has passed; the client is not held meanwhile.
+func TestStreamBodyLeftOpenIsDroppedAfterTheDrainWait(t *testing.T) {
+	old := drainWait
+	drainWait = 50 * time.Millisecond
+	t.Cleanup(func() { drainWait = old })
+	release := make(chan struct{})
+	up, conns := endingStream(t, time.Hour, release)
+	t.Cleanup(func() { close(release) }) // before the server's Close, which waits for the handler
+	f := newFixture(t, 1_000_000)
+	f.addChannel(t, up.URL, 0)
+	f.load(t)
+
+	start := time.Now()
+	req := f.request(t, `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	if err := f.engine.Relay(context.Background(), httptest.NewRecorder(), req); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took >= drainWait {
+		t.Fatalf("the relay took %v: it waited on the open body", took)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, closed := conns.counts(); closed == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the connection of a body left open was never closed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if took := time.Since(start); took < drainWait {
+		t.Fatalf("the connection closed after %v, before the drain wait (%v)", took, drainWait)
+	}
+}
