@@ -273,17 +273,17 @@ type call struct {
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
 	stopWatch func() bool
-	// body is a stream's upstream response body, closed on release; ended
-	// says the stream reached its end event, so what follows is drained
-	// for the connection's reuse (drainForReuse) instead.
+	// body is the upstream response body, closed on release; drain says
+	// a stream over HTTP/1.x reached its end event, so what follows is
+	// drained for the connection's reuse (drainForReuse) instead.
 	body  io.ReadCloser
-	ended bool
+	drain bool
 }
 
 func (c *call) release() {
 	c.stopWatch()
 	switch {
-	case c.body != nil && c.ended:
+	case c.body != nil && c.drain:
 		go drainForReuse(c.body, c.cancel)
 	case c.body != nil:
 		c.body.Close()
@@ -322,15 +322,10 @@ func (e *Engine) prepare(ctx context.Context, req *Request, ch *model.ChannelVie
 			return relayerr.Wrap(relayerr.KindInternal, "the channel's param_override cannot be applied", err).Retry()
 		}
 	}
-	upCtx, cancel := context.WithCancelCause(withChannelProxy(context.WithoutCancel(ctx), ch.Settings.Proxy))
-	stopWatch := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(e.DrainTimeout, func() { cancel(errClientGone) })
-		context.AfterFunc(upCtx, func() { t.Stop() })
-	})
-	upReq, err := ad.BuildRequest(upCtx, info, upBody)
+	up := e.upstreamCall(ctx, ch)
+	upReq, err := ad.BuildRequest(up.ctx, info, upBody)
 	if err != nil {
-		stopWatch()
-		cancel(nil)
+		up.release()
 		var rerr *relayerr.Error
 		if errors.As(err, &rerr) {
 			// The adaptor classified it (a malformed channel key, a token
@@ -339,8 +334,21 @@ func (e *Engine) prepare(ctx context.Context, req *Request, ch *model.ChannelVie
 		}
 		return relayerr.Wrap(relayerr.KindInternal, "failed to build the upstream request", err)
 	}
-	*c = call{ad: ad, info: info, client: client, req: upReq, ctx: upCtx, cancel: cancel, stopWatch: stopWatch}
+	up.ad, up.info, up.client, up.req = ad, info, client, upReq
+	*c = up
 	return nil
+}
+
+// upstreamCall starts an upstream call's lifetime: its context outlives a
+// departed client by DrainTimeout, so the work already paid upstream can
+// still be read and charged. The caller must release the call.
+func (e *Engine) upstreamCall(ctx context.Context, ch *model.ChannelView) call {
+	upCtx, cancel := context.WithCancelCause(withChannelProxy(context.WithoutCancel(ctx), ch.Settings.Proxy))
+	stopWatch := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(e.DrainTimeout, func() { cancel(errClientGone) })
+		context.AfterFunc(upCtx, func() { t.Stop() })
+	})
+	return call{ctx: upCtx, cancel: cancel, stopWatch: stopWatch}
 }
 
 // plain makes a non-stream call and writes its answer.

@@ -175,18 +175,6 @@ func mediaEstimate(req *Request, price helper.PriceData) int64 {
 	return price.Quota(helper.Usage{PromptTokens: promptEstimate(req.Body)})
 }
 
-// upstreamContext is the context of one upstream call: it outlives a
-// departed client by DrainTimeout, so the work already paid upstream can
-// still be read and charged. stop releases it.
-func (e *Engine) upstreamContext(ctx context.Context, ch *model.ChannelView) (context.Context, context.CancelCauseFunc, func()) {
-	upCtx, cancel := context.WithCancelCause(withChannelProxy(context.WithoutCancel(ctx), ch.Settings.Proxy))
-	stopWatch := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(e.DrainTimeout, func() { cancel(errClientGone) })
-		context.AfterFunc(upCtx, func() { t.Stop() })
-	})
-	return upCtx, cancel, func() { stopWatch(); cancel(nil) }
-}
-
 // mediaAttempt makes one media call on ch: the client's body goes upstream
 // as is (the model patched when mapped), and the answer comes back with
 // the upstream's content type — JSON, text, subtitles, binary audio (copied
@@ -203,8 +191,9 @@ func (e *Engine) mediaAttempt(ctx context.Context, w http.ResponseWriter, req *R
 		IsStream: f.Stream, Dialect: relaycommon.DialectOpenAI, Channel: ch, UserID: req.User.Info().ID,
 		TokenID: req.Token.Info().ID, Group: req.Group, StartTime: req.Start,
 	}
-	upCtx, cancel, stop := e.upstreamContext(ctx, ch)
-	defer stop()
+	c := e.upstreamCall(ctx, ch)
+	defer c.release()
+	upCtx, cancel := c.ctx, c.cancel
 	upReq, err := mediaRequest(upCtx, req, info)
 	if err != nil {
 		return nil, false, relayerr.Wrap(relayerr.KindInternal, "failed to build the upstream request", err)
@@ -226,7 +215,7 @@ func (e *Engine) mediaAttempt(ctx context.Context, w http.ResponseWriter, req *R
 	if err != nil {
 		return nil, false, e.transportError(upCtx, err)
 	}
-	defer resp.Body.Close()
+	c.body = resp.Body // closed or drained by c.release
 	if resp.StatusCode/100 != 2 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		return nil, false, upstreamError(ad, resp, body)
@@ -239,7 +228,9 @@ func (e *Engine) mediaAttempt(ctx context.Context, w http.ResponseWriter, req *R
 	s := &mediaStream{e: e, clientCtx: ctx, upCtx: upCtx, cancel: cancel, idle: idle, w: w, req: req, info: info, tr: tr}
 	switch {
 	case strings.HasPrefix(ctype, "text/event-stream"):
-		return s.events(resp.Body)
+		out, committed, rerr := s.events(resp.Body)
+		c.drain = s.ended && resp.ProtoMajor == 1
+		return out, committed, rerr
 	case req.Mode == relaycommon.ModeAudioSpeech:
 		return s.binary(resp.Body, ctype)
 	}
@@ -335,6 +326,8 @@ type mediaStream struct {
 	req       *Request
 	info      *relaycommon.RelayInfo
 	tr        *trace
+	// ended is set once the upstream's [DONE] came (see call.drain).
+	ended bool
 }
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -437,7 +430,11 @@ func (s *mediaStream) events(body io.Reader) (*outcome, bool, *relayerr.Error) {
 			(!r.HasEvent() && rc.Flush() != nil)) {
 			clientGone = true
 		}
-		if sse.IsDone(ev.Data) || streamErr != nil {
+		if streamErr != nil {
+			break
+		}
+		if sse.IsDone(ev.Data) {
+			s.ended = true
 			break
 		}
 	}

@@ -80,7 +80,7 @@ func (e *Engine) stream(clientCtx context.Context, c *call, w http.ResponseWrite
 		if done {
 			finish(w, dec, clientGone)
 			_ = rc.Flush()
-			c.ended = true
+			c.drain = resp.ProtoMajor == 1
 			break
 		}
 		idle.Reset(e.StreamingTimeout)
@@ -115,7 +115,9 @@ func (e *Engine) open(c *call, tr *trace) (*http.Response, *relayerr.Error) {
 // for 200 streams, one at a time, to the bench mock; 270 µs of the time to
 // first byte at p50). It runs on a goroutine of its own so the client's
 // response ends at once, bounded in time and bytes: an upstream that keeps
-// sending, or keeps the body open, loses the connection instead.
+// sending, or keeps the body open, loses the connection instead. HTTP/2
+// needs none of this: a stream closed early is reset, its connection kept
+// (and 10,000 held streams ending together would start 10,000 drains).
 func drainForReuse(body io.ReadCloser, cancel context.CancelCauseFunc) {
 	t := time.AfterFunc(drainWait, func() { cancel(errDrainTooLong) })
 	_, _ = io.CopyN(io.Discard, body, maxDrain)

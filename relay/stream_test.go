@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	relaycommon "sluice/relay/common"
 )
 
 // flushHeaders flushes on another goroutine; what the flush returns or
@@ -70,19 +73,22 @@ func (c *connCounter) counts() (opened, closed int) {
 	return c.opened, c.closed
 }
 
-// endingStream is an HTTP/1.1 upstream whose stream ends with [DONE] and
-// whose body ends later: after tail, or when release is closed.
-func endingStream(t *testing.T, tail time.Duration, release <-chan struct{}) (*httptest.Server, *connCounter) {
+// chatEvents is a chat stream that reports its usage.
+var chatEvents = []string{
+	`{"id":"1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}]}`,
+	`{"id":"1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}`,
+	`[DONE]`,
+}
+
+// endingStream is an HTTP/1.1 upstream whose stream of events ends with
+// [DONE] and whose body ends later: after tail, or when release is closed.
+func endingStream(t *testing.T, events []string, tail time.Duration, release <-chan struct{}) (*httptest.Server, *connCounter) {
 	t.Helper()
 	conns := &connCounter{}
 	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "text/event-stream")
-		for _, c := range []string{
-			`{"id":"1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}]}`,
-			`{"id":"1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}`,
-			`[DONE]`,
-		} {
+		for _, c := range events {
 			_, _ = io.WriteString(w, "data: "+c+"\n\n")
 		}
 		w.(http.Flusher).Flush()
@@ -94,6 +100,32 @@ func endingStream(t *testing.T, tail time.Duration, release <-chan struct{}) (*h
 	}))
 	up.Config.ConnState = conns.track
 	up.Start()
+	t.Cleanup(up.Close)
+	return up, conns
+}
+
+// endingStreamHTTP2 is endingStream over HTTPS and HTTP/2.
+func endingStreamHTTP2(t *testing.T, events []string, tail time.Duration) (*httptest.Server, *connCounter) {
+	t.Helper()
+	conns := &connCounter{}
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 2 {
+			t.Errorf("the upstream call came over %s", r.Proto)
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, c := range events {
+			_, _ = io.WriteString(w, "data: "+c+"\n\n")
+		}
+		w.(http.Flusher).Flush()
+		select {
+		case <-time.After(tail):
+		case <-r.Context().Done(): // the relay reset the stream
+		}
+	}))
+	up.EnableHTTP2 = true
+	up.Config.ConnState = conns.track
+	up.StartTLS()
 	t.Cleanup(up.Close)
 	return up, conns
 }
@@ -110,7 +142,7 @@ func reuseTrace(reused *bool) context.Context {
 // response does not wait for it.
 func TestFinishedStreamKeepsItsUpstreamConnection(t *testing.T) {
 	const tail = 50 * time.Millisecond
-	up, conns := endingStream(t, tail, nil)
+	up, conns := endingStream(t, chatEvents, tail, nil)
 	f := newFixture(t, 1_000_000)
 	f.addChannel(t, up.URL, 0)
 	f.load(t)
@@ -141,6 +173,30 @@ func TestFinishedStreamKeepsItsUpstreamConnection(t *testing.T) {
 	}
 }
 
+// Over HTTP/2 a stream closed on its end event is reset and its connection
+// kept, with nothing to drain: the second stream shares the connection even
+// though the first's body never ended.
+func TestFinishedHTTP2StreamSharesItsConnection(t *testing.T) {
+	up, conns := endingStreamHTTP2(t, chatEvents, time.Hour)
+	f := newFixture(t, 1_000_000)
+	f.engine.Client = up.Client()
+	f.addChannel(t, up.URL, 0)
+	f.load(t)
+	body := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	var reused bool
+	for i := range 2 {
+		if err := f.engine.Relay(reuseTrace(&reused), httptest.NewRecorder(), f.request(t, body)); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 && !reused {
+			t.Fatal("the second stream did not share the HTTP/2 connection")
+		}
+	}
+	if opened, closed := conns.counts(); opened != 1 || closed != 0 {
+		t.Fatalf("upstream saw %d connections opened and %d closed, want 1 and 0", opened, closed)
+	}
+}
+
 // An upstream that keeps the body open after its end event loses the
 // connection once drainWait has passed; the client is not held meanwhile.
 func TestStreamBodyLeftOpenIsDroppedAfterTheDrainWait(t *testing.T) {
@@ -148,7 +204,7 @@ func TestStreamBodyLeftOpenIsDroppedAfterTheDrainWait(t *testing.T) {
 	drainWait = 50 * time.Millisecond
 	t.Cleanup(func() { drainWait = old })
 	release := make(chan struct{})
-	up, conns := endingStream(t, time.Hour, release)
+	up, conns := endingStream(t, chatEvents, time.Hour, release)
 	t.Cleanup(func() { close(release) }) // before the server's Close, which waits for the handler
 	f := newFixture(t, 1_000_000)
 	f.addChannel(t, up.URL, 0)
@@ -174,5 +230,47 @@ func TestStreamBodyLeftOpenIsDroppedAfterTheDrainWait(t *testing.T) {
 	}
 	if took := time.Since(start); took < drainWait {
 		t.Fatalf("the connection closed after %v, before the drain wait (%v)", took, drainWait)
+	}
+}
+
+// A media call's event stream (image generation, streamed transcription)
+// that ends with [DONE] keeps its connection the same way.
+func TestFinishedMediaStreamKeepsItsUpstreamConnection(t *testing.T) {
+	const tail = 50 * time.Millisecond
+	up, conns := endingStream(t, []string{
+		`{"type":"image_generation.partial_image","b64_json":"AAAA","partial_image_index":0}`,
+		`{"type":"image_generation.completed","b64_json":"AAAA","usage":{"input_tokens":20,"output_tokens":100,"total_tokens":120}}`,
+		`[DONE]`,
+	}, tail, nil)
+	f := newFixture(t, 1_000_000)
+	f.addChannel(t, up.URL, 0)
+	f.load(t)
+	media := func() *Request {
+		req := f.request(t, `{"model":"m","prompt":"a cat","stream":true}`)
+		req.Mode = relaycommon.ModeImageGenerations
+		return req
+	}
+
+	var reused bool
+	rec := httptest.NewRecorder()
+	if err := f.engine.Relay(reuseTrace(&reused), rec, media()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(rec.Body.String(), "image_generation.completed") {
+		t.Fatalf("client stream:\n%s", rec.Body.String())
+	}
+	time.Sleep(tail + 200*time.Millisecond)
+	if err := f.engine.Relay(reuseTrace(&reused), httptest.NewRecorder(), media()); err != nil {
+		t.Fatal(err)
+	}
+	if !reused {
+		t.Fatal("the second media stream dialled a new upstream connection")
+	}
+	if opened, closed := conns.counts(); opened != 1 || closed != 0 {
+		t.Fatalf("upstream saw %d connections opened and %d closed, want 1 and 0", opened, closed)
+	}
+	f.engine.Tasks.Wait()
+	if used := 1_000_000 - f.user.Quota.Load(); used <= 0 {
+		t.Fatalf("the media streams were not charged (%d)", used)
 	}
 }
