@@ -284,7 +284,7 @@ func (c *call) release() {
 	c.stopWatch()
 	switch {
 	case c.body != nil && c.drain:
-		go drainForReuse(c.body, c.cancel)
+		go drainForReuse(c.body, c.cancel, drainWait)
 	case c.body != nil:
 		c.body.Close()
 		c.cancel(nil)

@@ -118,8 +118,8 @@ func (e *Engine) open(c *call, tr *trace) (*http.Response, *relayerr.Error) {
 // sending, or keeps the body open, loses the connection instead. HTTP/2
 // needs none of this: a stream closed early is reset, its connection kept
 // (and 10,000 held streams ending together would start 10,000 drains).
-func drainForReuse(body io.ReadCloser, cancel context.CancelCauseFunc) {
-	t := time.AfterFunc(drainWait, func() { cancel(errDrainTooLong) })
+func drainForReuse(body io.ReadCloser, cancel context.CancelCauseFunc, wait time.Duration) {
+	t := time.AfterFunc(wait, func() { cancel(errDrainTooLong) })
 	_, _ = io.CopyN(io.Discard, body, maxDrain)
 	t.Stop()
 	body.Close()
