@@ -196,6 +196,10 @@ func (s *Store) InsertLogs(logs []Log) error {
 	})
 }
 
+// LogsInProcess reports that the logs are written by an engine running in
+// this process (SQLite), on the gateway's own cores.
+func (s *Store) LogsInProcess() bool { return dialectOf(s.LogDB) == DialectSQLite }
+
 // yieldToRequests lets requests run between the statements of a flush, a
 // background job that can hold a core for milliseconds (the pure-Go SQLite
 // engine runs in this process), and returns when it last let the network

@@ -51,6 +51,9 @@ type BatchWriter struct {
 	checkpointed    time.Time
 	checkpointEvery time.Duration
 
+	// cpu measures the process's CPU between flushes (insertLogs).
+	cpu common.CPUMeter
+
 	// pending counts logs accepted and not yet written, queued or in a
 	// flush; maxPending bounds it (0: unbounded).
 	pending    atomic.Int64
@@ -168,7 +171,7 @@ func (b *BatchWriter) Flush() error {
 		return err
 	}
 	var errs []error
-	written, err := b.insertLogs(&logs)
+	written, err := b.insertLogsAside(&logs)
 	b.pending.Add(-int64(written))
 	if err != nil {
 		b.requeueLogs(&logs, written)
@@ -226,6 +229,27 @@ func (b *BatchWriter) recycle(logs logQueue) {
 // written or not at all) gets: a failure costs at most one chunk's retry,
 // and a kill during a flush leaves whole chunks.
 const logChunk = 200
+
+// insertLogsAside is insertLogs, on a background thread when SQLite
+// writes the logs in this process and the process used less than
+// asideBelow of its CPU since the last flush: requests then get the core
+// the moment they need it, not when the flush next yields (at c=1 on one
+// core a request could wait for a whole statement). Under load the flush
+// stays on the scheduler's threads, with its fair share.
+func (b *BatchWriter) insertLogsAside(logs *logQueue) (written int, err error) {
+	busy := b.cpu.Busy() // every flush, so each measures one interval
+	if logs.len() == 0 || !b.store.LogsInProcess() || busy >= asideBelow {
+		return b.insertLogs(logs)
+	}
+	common.OnBackgroundThread(func() { written, err = b.insertLogs(logs) })
+	return written, err
+}
+
+// asideBelow is the share of its CPU under which the process writes its
+// SQLite logs on a background thread: enough left over that the niced
+// thread runs within a request's cycle, and well below saturation, where
+// it would starve.
+const asideBelow = 0.7
 
 // insertLogs writes logs chunk by chunk and returns how many it wrote,
 // all of them unless it failed. The chunks before a failure are committed,
