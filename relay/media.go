@@ -229,7 +229,9 @@ func (e *Engine) mediaAttempt(ctx context.Context, w http.ResponseWriter, req *R
 	switch {
 	case strings.HasPrefix(ctype, "text/event-stream"):
 		out, committed, rerr := s.events(resp.Body)
-		c.drain = s.ended && resp.ProtoMajor == 1
+		if s.ended {
+			c.streamEnded(resp)
+		}
 		return out, committed, rerr
 	case req.Mode == relaycommon.ModeAudioSpeech:
 		return s.binary(resp.Body, ctype)
@@ -326,7 +328,7 @@ type mediaStream struct {
 	req       *Request
 	info      *relaycommon.RelayInfo
 	tr        *trace
-	// ended is set once the upstream's [DONE] came (see call.drain).
+	// ended is set once the upstream's [DONE] came (see call.streamEnded).
 	ended bool
 }
 

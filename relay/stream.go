@@ -80,7 +80,7 @@ func (e *Engine) stream(clientCtx context.Context, c *call, w http.ResponseWrite
 		if done {
 			finish(w, dec, clientGone)
 			_ = rc.Flush()
-			c.drain = resp.ProtoMajor == 1
+			c.streamEnded(resp)
 			break
 		}
 		idle.Reset(e.StreamingTimeout)
@@ -115,9 +115,8 @@ func (e *Engine) open(c *call, tr *trace) (*http.Response, *relayerr.Error) {
 // for 200 streams, one at a time, to the bench mock; 270 µs of the time to
 // first byte at p50). It runs on a goroutine of its own so the client's
 // response ends at once, bounded in time and bytes: an upstream that keeps
-// sending, or keeps the body open, loses the connection instead. HTTP/2
-// needs none of this: a stream closed early is reset, its connection kept
-// (and 10,000 held streams ending together would start 10,000 drains).
+// sending, or keeps the body open, loses the connection instead. HTTP/1.x
+// only (call.streamEnded).
 func drainForReuse(body io.ReadCloser, cancel context.CancelCauseFunc, wait time.Duration) {
 	t := time.AfterFunc(wait, func() { cancel(errDrainTooLong) })
 	_, _ = io.CopyN(io.Discard, body, maxDrain)

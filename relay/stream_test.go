@@ -137,6 +137,29 @@ func reuseTrace(reused *bool) context.Context {
 	})
 }
 
+// relayReusing relays req and fails unless its upstream call got a pooled
+// connection.
+func relayReusing(t *testing.T, f *fixture, req *Request) *httptest.ResponseRecorder {
+	t.Helper()
+	var reused bool
+	rec := httptest.NewRecorder()
+	if err := f.engine.Relay(reuseTrace(&reused), rec, req); err != nil {
+		t.Fatal(err)
+	}
+	if !reused {
+		t.Fatal("the stream dialled a new upstream connection")
+	}
+	return rec
+}
+
+// wantOneConnection fails unless the upstream saw one connection, still open.
+func wantOneConnection(t *testing.T, conns *connCounter) {
+	t.Helper()
+	if opened, closed := conns.counts(); opened != 1 || closed != 0 {
+		t.Fatalf("upstream saw %d connections opened and %d closed, want 1 and 0", opened, closed)
+	}
+}
+
 // A stream that ended with its end event leaves the upstream connection in
 // the pool even when the body's end comes after the event, and the client's
 // response does not wait for it.
@@ -148,25 +171,16 @@ func TestFinishedStreamKeepsItsUpstreamConnection(t *testing.T) {
 	f.load(t)
 	body := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
 
-	var reused bool
 	start := time.Now()
-	if err := f.engine.Relay(reuseTrace(&reused), httptest.NewRecorder(), f.request(t, body)); err != nil {
+	if err := f.engine.Relay(context.Background(), httptest.NewRecorder(), f.request(t, body)); err != nil {
 		t.Fatal(err)
 	}
 	if took := time.Since(start); took >= tail {
 		t.Fatalf("the relay took %v: it waited for the upstream body's end (%v after [DONE])", took, tail)
 	}
 	time.Sleep(tail + 200*time.Millisecond) // the body's end arrives and is drained
-	rec := httptest.NewRecorder()
-	if err := f.engine.Relay(reuseTrace(&reused), rec, f.request(t, body)); err != nil {
-		t.Fatal(err)
-	}
-	if !reused {
-		t.Fatal("the second stream dialled a new upstream connection")
-	}
-	if opened, closed := conns.counts(); opened != 1 || closed != 0 {
-		t.Fatalf("upstream saw %d connections opened and %d closed, want 1 and 0", opened, closed)
-	}
+	relayReusing(t, f, f.request(t, body))
+	wantOneConnection(t, conns)
 	f.engine.Tasks.Wait()
 	if got := 1_000_000 - f.user.Quota.Load(); got != 2*(7+3*2) {
 		t.Fatalf("charged %d for two streams, want 26", got)
@@ -183,18 +197,11 @@ func TestFinishedHTTP2StreamSharesItsConnection(t *testing.T) {
 	f.addChannel(t, up.URL, 0)
 	f.load(t)
 	body := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
-	var reused bool
-	for i := range 2 {
-		if err := f.engine.Relay(reuseTrace(&reused), httptest.NewRecorder(), f.request(t, body)); err != nil {
-			t.Fatal(err)
-		}
-		if i == 1 && !reused {
-			t.Fatal("the second stream did not share the HTTP/2 connection")
-		}
+	if err := f.engine.Relay(context.Background(), httptest.NewRecorder(), f.request(t, body)); err != nil {
+		t.Fatal(err)
 	}
-	if opened, closed := conns.counts(); opened != 1 || closed != 0 {
-		t.Fatalf("upstream saw %d connections opened and %d closed, want 1 and 0", opened, closed)
-	}
+	relayReusing(t, f, f.request(t, body))
+	wantOneConnection(t, conns)
 }
 
 // An upstream that keeps the body open after its end event loses the
@@ -251,24 +258,16 @@ func TestFinishedMediaStreamKeepsItsUpstreamConnection(t *testing.T) {
 		return req
 	}
 
-	var reused bool
 	rec := httptest.NewRecorder()
-	if err := f.engine.Relay(reuseTrace(&reused), rec, media()); err != nil {
+	if err := f.engine.Relay(context.Background(), rec, media()); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(rec.Body.String(), "image_generation.completed") {
 		t.Fatalf("client stream:\n%s", rec.Body.String())
 	}
 	time.Sleep(tail + 200*time.Millisecond)
-	if err := f.engine.Relay(reuseTrace(&reused), httptest.NewRecorder(), media()); err != nil {
-		t.Fatal(err)
-	}
-	if !reused {
-		t.Fatal("the second media stream dialled a new upstream connection")
-	}
-	if opened, closed := conns.counts(); opened != 1 || closed != 0 {
-		t.Fatalf("upstream saw %d connections opened and %d closed, want 1 and 0", opened, closed)
-	}
+	relayReusing(t, f, media())
+	wantOneConnection(t, conns)
 	f.engine.Tasks.Wait()
 	if used := 1_000_000 - f.user.Quota.Load(); used <= 0 {
 		t.Fatalf("the media streams were not charged (%d)", used)
