@@ -6,9 +6,19 @@ package common
 // (background.go).
 func OnBackgroundThread(fn func()) { fn() }
 
-// CPUMeter reports every interval as busy where the process's CPU time is
+// IdleMeter reports every interval as busy where the CPUs' idle time is
 // not read, so OnBackgroundThread's callers never take its path.
-type CPUMeter struct{}
+type IdleMeter struct{}
 
-// Busy returns 1.
-func (m *CPUMeter) Busy() float64 { return 1 }
+// Share returns 0.
+func (m *IdleMeter) Share() float64 { return 0 }
+
+// ThreadClock reports a thread that always ran where its CPU time is not
+// read.
+type ThreadClock struct{}
+
+// StartThreadClock returns a ThreadClock.
+func StartThreadClock() ThreadClock { return ThreadClock{} }
+
+// Share returns 1.
+func (c *ThreadClock) Share() float64 { return 1 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,24 +78,51 @@ func TestOnBackgroundThreadRaisesFnsPanic(t *testing.T) {
 	OnBackgroundThread(func() { panic("boom") })
 }
 
-func TestCPUMeterBusy(t *testing.T) {
-	var m CPUMeter
-	if got := m.Busy(); got != 1 {
-		t.Fatalf("first Busy = %v, want 1 (no interval yet)", got)
+// Spinning on every CPU the process may use leaves none of them idle,
+// whatever else runs on the machine.
+func TestIdleMeterSeesItsCPUsBusy(t *testing.T) {
+	var m IdleMeter
+	if got := m.Share(); got != 0 {
+		t.Fatalf("first Share = %v, want 0 (no interval yet: assume busy)", got)
 	}
-	// One goroutine spinning for 300 ms uses one of GOMAXPROCS cores.
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		t.Fatal(err)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(set.Count()))
 	deadline := time.Now().Add(300 * time.Millisecond)
+	var wg sync.WaitGroup
+	for range set.Count() {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				_ = unix.Getpid()
+			}
+		})
+	}
+	wg.Wait()
+	if got := m.Share(); got > 0.3 {
+		t.Fatalf("idle share while spinning on all %d CPUs = %.2f, want near 0", set.Count(), got)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := m.Share(); got < 0 || got > 1 {
+		t.Fatalf("idle share = %v, want within [0, 1]", got)
+	}
+}
+
+// A thread that sleeps gets no CPU time; one that spins gets some.
+func TestThreadClockShare(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	clock := StartThreadClock()
+	time.Sleep(100 * time.Millisecond)
+	if got := clock.Share(); got > 0.2 {
+		t.Fatalf("share after sleeping = %.2f, want near 0", got)
+	}
+	deadline := time.Now().Add(100 * time.Millisecond)
 	for time.Now().Before(deadline) {
 		_ = unix.Getpid()
 	}
-	spin := m.Busy()
-	time.Sleep(300 * time.Millisecond)
-	idle := m.Busy()
-	procs := float64(runtime.GOMAXPROCS(0))
-	if spin < 0.5/procs {
-		t.Errorf("Busy after spinning one core = %.2f, want at least %.2f", spin, 0.5/procs)
-	}
-	if idle > 0.25 {
-		t.Errorf("Busy after sleeping = %.2f, want near 0", idle)
+	if got := clock.Share(); got <= 0 {
+		t.Fatalf("share after spinning = %.2f, want above 0", got)
 	}
 }

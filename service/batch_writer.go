@@ -51,8 +51,14 @@ type BatchWriter struct {
 	checkpointed    time.Time
 	checkpointEvery time.Duration
 
-	// cpu measures the process's CPU between flushes (insertLogs).
-	cpu common.CPUMeter
+	// asideNow and starvedCheck are the background thread's policy
+	// (insertLogsAside): idleAside and threadStarvedCheck but in tests.
+	asideNow     func() bool
+	starvedCheck func() func() bool
+	idle         common.IdleMeter
+	// closing is set by Close: the last flushes stay on the scheduler's
+	// threads, so a shutdown never waits on a niced one.
+	closing atomic.Bool
 
 	// pending counts logs accepted and not yet written, queued or in a
 	// flush; maxPending bounds it (0: unbounded).
@@ -83,6 +89,7 @@ func (b *BatchWriter) PendingLogs() int { return int(b.pending.Load()) }
 // (BATCH_UPDATE_ENABLED=false) every record is flushed as it arrives.
 func NewBatchWriter(store *model.Store, immediate bool) *BatchWriter {
 	b := &BatchWriter{store: store, immediate: immediate, maxPending: DefaultMaxPending, checkpointEvery: walCheckpointEvery}
+	b.asideNow, b.starvedCheck = b.idleAside, threadStarvedCheck
 	b.reset()
 	return b
 }
@@ -231,39 +238,68 @@ func (b *BatchWriter) recycle(logs logQueue) {
 const logChunk = 200
 
 // insertLogsAside is insertLogs, on a background thread when SQLite
-// writes the logs in this process and the process used less than
-// asideBelow of its CPU since the last flush: requests then get the core
+// writes the logs in this process and its CPUs sat idle for at least
+// asideAbove of the time since the last flush: requests then get the core
 // the moment they need it, not when the flush next yields (at c=1 on one
 // core a request could wait for a whole statement). Under load the flush
-// stays on the scheduler's threads, with its fair share.
+// stays on the scheduler's threads, with its fair share. Should the
+// thread starve all the same (the cores filled up since), it hands the
+// chunks it has not written back to the scheduler's threads.
 func (b *BatchWriter) insertLogsAside(logs *logQueue) (written int, err error) {
-	busy := b.cpu.Busy() // every flush, so each measures one interval
-	if logs.len() == 0 || !b.store.LogsInProcess() || busy >= asideBelow {
-		return b.insertLogs(logs)
+	aside := b.asideNow() // every flush, so each measures one interval
+	if logs.len() == 0 || !b.store.LogsInProcess() || !aside || b.closing.Load() {
+		return b.insertLogs(logs, 0, nil)
 	}
-	common.OnBackgroundThread(func() { written, err = b.insertLogs(logs) })
-	return written, err
+	common.OnBackgroundThread(func() {
+		written, err = b.insertLogs(logs, 0, b.starvedCheck())
+	})
+	if err != nil || written == logs.len() {
+		return written, err
+	}
+	rest, err := b.insertLogs(logs, written, nil)
+	return written + rest, err
 }
 
-// asideBelow is the share of its CPU under which the process writes its
-// SQLite logs on a background thread: enough left over that the niced
-// thread runs within a request's cycle, and well below saturation, where
-// it would starve.
-const asideBelow = 0.7
+// asideAbove is the idle share of the process's CPUs above which the
+// flush writes its SQLite logs on a background thread. The niced thread
+// gets the idle time plus what the flush itself used (its CPU is not idle
+// either way), so a margin suffices, and short of it - a saturated core,
+// or one a busy neighbour fills - it would starve. At c=1 on one core
+// sluice leaves 20-40 % idle; from c=16 on, next to none.
+const asideAbove = 0.1
 
-// insertLogs writes logs chunk by chunk and returns how many it wrote,
-// all of them unless it failed. The chunks before a failure are committed,
-// so requeuing them would write them twice.
-func (b *BatchWriter) insertLogs(logs *logQueue) (int, error) {
-	for i := 0; i < logs.len(); i += logChunk {
+func (b *BatchWriter) idleAside() bool { return b.idle.Share() >= asideAbove }
+
+// starvedBelow is the share of a chunk's wall time under which the
+// background thread counts as starved: at c=1 it gets 30-40 %, behind a
+// busy thread of normal priority about 1.5 %.
+const starvedBelow = 0.1
+
+// threadStarvedCheck starts a clock on the calling (background) thread
+// and returns a check that reports, once per chunk, whether the thread got
+// less than starvedBelow of the wall time since the previous check.
+func threadStarvedCheck() func() bool {
+	clock := common.StartThreadClock()
+	return func() bool { return clock.Share() < starvedBelow }
+}
+
+// insertLogs writes logs chunk by chunk from index from and returns how
+// many it wrote, all of them unless it failed or starved reported true
+// after a chunk. The chunks before a failure are committed, so requeuing
+// them would write them twice.
+func (b *BatchWriter) insertLogs(logs *logQueue, from int, starved func() bool) (int, error) {
+	for i := from; i < logs.len(); i += logChunk {
 		b.chunk = logs.logs(i, min(i+logChunk, logs.len()), b.chunk)
 		err := b.store.InsertLogs(b.chunk)
 		clear(b.chunk) // let this chunk's text go
 		if err != nil {
-			return i, err
+			return i - from, err
+		}
+		if end := min(i+logChunk, logs.len()); end < logs.len() && starved != nil && starved() {
+			return end - from, nil
 		}
 	}
-	return logs.len(), nil
+	return logs.len() - from, nil
 }
 
 // requeueLogs puts logs from index from on back ahead of those queued
@@ -322,6 +358,7 @@ func (b *BatchWriter) Run(ctx context.Context, every time.Duration) {
 // Close flushes what is left, retrying a few times so a brief database
 // hiccup at shutdown does not lose charges.
 func (b *BatchWriter) Close() error {
+	b.closing.Store(true)
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		if err = b.Flush(); err == nil {

@@ -1,0 +1,112 @@
+//go:build linux
+
+package service
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"sluice/constant"
+	"sluice/internal/testdb"
+	"sluice/model"
+)
+
+// asideWriter is a SQLite writer whose flushes always go to the
+// background thread, with starvation reported by starvedAfter: it returns
+// true once it has been asked that many times. It records the nice value
+// of the thread it is asked on.
+func asideWriter(t *testing.T, starvedAfter int) (*BatchWriter, *model.Store, *[]int) {
+	t.Helper()
+	store := testdb.Store(t, model.DialectSQLite)
+	w := NewBatchWriter(store, false)
+	var nices []int
+	w.asideNow = func() bool { return true }
+	w.starvedCheck = func() func() bool {
+		asked := 0
+		return func() bool {
+			nice, err := unix.Getpriority(unix.PRIO_PROCESS, unix.Gettid())
+			if err != nil {
+				t.Error(err)
+			}
+			nices = append(nices, 20-nice) // the raw syscall returns 20 - nice
+			asked++
+			return asked >= starvedAfter
+		}
+	}
+	return w, store, &nices
+}
+
+func queueLogs(w *BatchWriter, n int) {
+	for range n {
+		w.RecordCharge(Charge{UserID: 1, Quota: 1, Log: &model.Log{UserID: 1, Type: constant.LogTypeConsume,
+			ModelName: "m", CreatedAt: 1_700_000_000, Quota: 1, RequestID: "r"}})
+	}
+}
+
+func countLogs(t *testing.T, store *model.Store) int64 {
+	t.Helper()
+	var n int64
+	if err := store.LogDB.Raw("SELECT COUNT(*) FROM logs").Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A background thread that starves hands the chunks it has not written
+// back to the scheduler's threads: every log is written once, none twice.
+func TestStarvedFlushThreadHandsTheRestBack(t *testing.T) {
+	t.Parallel()
+	w, store, nices := asideWriter(t, 1)
+	const n = 5*logChunk + 17
+	queueLogs(w, n)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := countLogs(t, store); got != n {
+		t.Fatalf("%d logs written, want %d", got, n)
+	}
+	if p := w.PendingLogs(); p != 0 {
+		t.Fatalf("%d logs still pending", p)
+	}
+	// Asked once, after the first chunk, on the niced thread; the other
+	// chunks were written without asking.
+	if len(*nices) != 1 || (*nices)[0] != 19 {
+		t.Fatalf("starvation checked at nice values %v, want once at 19", *nices)
+	}
+}
+
+// A thread that never starves writes every chunk, asking after each but
+// the last.
+func TestUnstarvedFlushThreadWritesEveryChunk(t *testing.T) {
+	t.Parallel()
+	w, store, nices := asideWriter(t, 1<<30)
+	const n = 3*logChunk + 1
+	queueLogs(w, n)
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := countLogs(t, store); got != n {
+		t.Fatalf("%d logs written, want %d", got, n)
+	}
+	if len(*nices) != 3 {
+		t.Fatalf("starvation checked %d times, want 3 (after each chunk but the last)", len(*nices))
+	}
+}
+
+// Close's flushes stay on the scheduler's threads: a shutdown must not
+// wait on a thread the kernel may keep off the core.
+func TestCloseFlushesOffTheBackgroundThread(t *testing.T) {
+	t.Parallel()
+	w, store, nices := asideWriter(t, 1<<30)
+	queueLogs(w, 2*logChunk+5)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := countLogs(t, store); got != 2*logChunk+5 {
+		t.Fatalf("%d logs written, want %d", got, 2*logChunk+5)
+	}
+	if len(*nices) != 0 {
+		t.Fatalf("Close's flush ran on the background thread (checked at nice %v)", *nices)
+	}
+}
