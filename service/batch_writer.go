@@ -246,8 +246,9 @@ const logChunk = 200
 // thread starve all the same (the cores filled up since), it hands the
 // chunks it has not written back to the scheduler's threads.
 func (b *BatchWriter) insertLogsAside(logs *logQueue) (written int, err error) {
-	aside := b.asideNow() // every flush, so each measures one interval
-	if logs.len() == 0 || !b.store.LogsInProcess() || !aside || b.closing.Load() {
+	// asideNow last: its meter then measures the interval since the
+	// previous flush that could go aside.
+	if logs.len() == 0 || !b.store.LogsInProcess() || b.closing.Load() || !b.asideNow() {
 		return b.insertLogs(logs, 0, nil)
 	}
 	common.OnBackgroundThread(func() {
