@@ -3,14 +3,13 @@
 package common
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
-	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/shirou/gopsutil/v4/cpu"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,63 +57,43 @@ func OnBackgroundThread(fn func()) {
 // busy process (a database on the same host, a build) leaves sluice under
 // its share with nothing idle, and a niced thread there starves.
 type IdleMeter struct {
-	idle, total uint64
-	read        bool
+	idle, total float64 // seconds, summed over the CPUs; total 0: unread
 }
 
 // Share returns the idle share of this process's CPUs since the previous
-// call, from 0 to 1. The first call, or one that cannot read /proc/stat,
-// returns 0 (assume busy).
+// call, from 0 to 1. The first call, or one that cannot read the CPUs'
+// times, returns 0 (assume busy).
 func (m *IdleMeter) Share() float64 {
-	idle, total, err := idleTicks()
-	if err != nil {
-		m.read = false
+	idle, total, err := idleTimes()
+	prevIdle, prevTotal := m.idle, m.total
+	m.idle, m.total = idle, total // zero on error: the next call starts over
+	if err != nil || prevTotal == 0 || total <= prevTotal || idle < prevIdle {
 		return 0
 	}
-	prevIdle, prevTotal, had := m.idle, m.total, m.read
-	m.idle, m.total, m.read = idle, total, true
-	if !had || total <= prevTotal || idle < prevIdle {
-		return 0
-	}
-	return min(1, float64(idle-prevIdle)/float64(total-prevTotal))
+	return min(1, (idle-prevIdle)/(total-prevTotal))
 }
 
-// idleTicks sums, over the CPUs in this process's affinity mask, the idle
-// (idle + iowait) and total ticks of /proc/stat.
-func idleTicks() (idle, total uint64, err error) {
+// idleTimes sums, over the CPUs in this process's affinity mask, their
+// idle (idle + iowait) and total times.
+func idleTimes() (idle, total float64, err error) {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
 		return 0, 0, err
 	}
-	raw, err := os.ReadFile("/proc/stat")
+	times, err := cpu.Times(true)
 	if err != nil {
 		return 0, 0, err
 	}
-	for line := range bytes.Lines(raw) {
-		rest, ok := bytes.CutPrefix(line, []byte("cpu"))
-		if !ok || len(rest) == 0 || rest[0] < '0' || rest[0] > '9' {
-			continue // the aggregate "cpu " line, or not a CPU
-		}
-		fields := bytes.Fields(rest)
-		cpu, err := strconv.Atoi(string(fields[0]))
-		if err != nil || !set.IsSet(cpu) {
+	for _, t := range times {
+		n, err := strconv.Atoi(strings.TrimPrefix(t.CPU, "cpu"))
+		if err != nil || !set.IsSet(n) {
 			continue
 		}
-		// user nice system idle iowait irq softirq steal: guest time
-		// is already counted in user and nice.
-		for i, f := range fields[1:min(len(fields), 9)] {
-			n, err := strconv.ParseUint(string(f), 10, 64)
-			if err != nil {
-				return 0, 0, fmt.Errorf("/proc/stat cpu%d: %w", cpu, err)
-			}
-			total += n
-			if i == 3 || i == 4 {
-				idle += n
-			}
-		}
+		idle += t.Idle + t.Iowait
+		total += t.Total()
 	}
 	if total == 0 {
-		return 0, 0, errors.New("/proc/stat lists none of this process's CPUs")
+		return 0, 0, errors.New("no CPU times for this process's CPUs")
 	}
 	return idle, total, nil
 }

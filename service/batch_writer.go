@@ -290,13 +290,14 @@ func threadStarvedCheck() func() bool {
 // them would write them twice.
 func (b *BatchWriter) insertLogs(logs *logQueue, from int, starved func() bool) (int, error) {
 	for i := from; i < logs.len(); i += logChunk {
-		b.chunk = logs.logs(i, min(i+logChunk, logs.len()), b.chunk)
+		end := min(i+logChunk, logs.len())
+		b.chunk = logs.logs(i, end, b.chunk)
 		err := b.store.InsertLogs(b.chunk)
 		clear(b.chunk) // let this chunk's text go
 		if err != nil {
 			return i - from, err
 		}
-		if end := min(i+logChunk, logs.len()); end < logs.len() && starved != nil && starved() {
+		if end < logs.len() && starved != nil && starved() {
 			return end - from, nil
 		}
 	}

@@ -37,20 +37,24 @@ func asideWriter(t *testing.T, starvedAfter int) (*BatchWriter, *model.Store, *[
 	return w, store, &nices
 }
 
-func queueLogs(w *BatchWriter, n int) {
+// writeLogs queues n logs, writes them with flush (w.Flush or w.Close)
+// and fails unless the table then holds exactly n.
+func writeLogs(t *testing.T, w *BatchWriter, store *model.Store, n int, flush func() error) {
+	t.Helper()
 	for range n {
 		w.RecordCharge(Charge{UserID: 1, Quota: 1, Log: &model.Log{UserID: 1, Type: constant.LogTypeConsume,
 			ModelName: "m", CreatedAt: 1_700_000_000, Quota: 1, RequestID: "r"}})
 	}
-}
-
-func countLogs(t *testing.T, store *model.Store) int64 {
-	t.Helper()
-	var n int64
-	if err := store.LogDB.Raw("SELECT COUNT(*) FROM logs").Scan(&n).Error; err != nil {
+	if err := flush(); err != nil {
 		t.Fatal(err)
 	}
-	return n
+	var got int64
+	if err := store.LogDB.Raw("SELECT COUNT(*) FROM logs").Scan(&got).Error; err != nil {
+		t.Fatal(err)
+	}
+	if got != int64(n) {
+		t.Fatalf("%d logs written, want %d", got, n)
+	}
 }
 
 // A background thread that starves hands the chunks it has not written
@@ -58,14 +62,7 @@ func countLogs(t *testing.T, store *model.Store) int64 {
 func TestStarvedFlushThreadHandsTheRestBack(t *testing.T) {
 	t.Parallel()
 	w, store, nices := asideWriter(t, 1)
-	const n = 5*logChunk + 17
-	queueLogs(w, n)
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if got := countLogs(t, store); got != n {
-		t.Fatalf("%d logs written, want %d", got, n)
-	}
+	writeLogs(t, w, store, 5*logChunk+17, w.Flush)
 	if p := w.PendingLogs(); p != 0 {
 		t.Fatalf("%d logs still pending", p)
 	}
@@ -81,14 +78,7 @@ func TestStarvedFlushThreadHandsTheRestBack(t *testing.T) {
 func TestUnstarvedFlushThreadWritesEveryChunk(t *testing.T) {
 	t.Parallel()
 	w, store, nices := asideWriter(t, 1<<30)
-	const n = 3*logChunk + 1
-	queueLogs(w, n)
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if got := countLogs(t, store); got != n {
-		t.Fatalf("%d logs written, want %d", got, n)
-	}
+	writeLogs(t, w, store, 3*logChunk+1, w.Flush)
 	if len(*nices) != 3 {
 		t.Fatalf("starvation checked %d times, want 3 (after each chunk but the last)", len(*nices))
 	}
@@ -99,13 +89,7 @@ func TestUnstarvedFlushThreadWritesEveryChunk(t *testing.T) {
 func TestCloseFlushesOffTheBackgroundThread(t *testing.T) {
 	t.Parallel()
 	w, store, nices := asideWriter(t, 1<<30)
-	queueLogs(w, 2*logChunk+5)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if got := countLogs(t, store); got != 2*logChunk+5 {
-		t.Fatalf("%d logs written, want %d", got, 2*logChunk+5)
-	}
+	writeLogs(t, w, store, 2*logChunk+5, w.Close)
 	if len(*nices) != 0 {
 		t.Fatalf("Close's flush ran on the background thread (checked at nice %v)", *nices)
 	}
