@@ -13,8 +13,8 @@ import (
 // runGroups runs every scenario. Each group starts fresh gateway
 // processes, so a peak or a per-stream figure is not inherited from an
 // earlier group; within a group every scenario runs on each target in
-// turn (direct, floor, then each sluice), so ratios compare runs made
-// seconds apart.
+// turn (direct, floor, then each sluice; the load group's in rounds,
+// loadScenario), so ratios compare runs made seconds apart.
 func (r *runner) runGroups(ctx context.Context) {
 	type step struct {
 		name string
@@ -113,15 +113,10 @@ func (r *runner) groupLoad(ctx context.Context) error {
 	}
 	for _, stream := range []bool{false, true} {
 		for _, c := range r.opt.concurrency {
-			for _, in := range insts {
-				if ctx.Err() != nil {
-					return nil
-				}
-				res, err := r.loadOne(ctx, in, main, c, stream)
-				if err != nil {
-					r.fail("%s %s: %v", in.name, scenarioName(stream, c), err)
-					continue
-				}
+			if ctx.Err() != nil {
+				return nil
+			}
+			for _, res := range r.loadScenario(ctx, insts, main, c, stream) {
 				r.res.Load = append(r.res.Load, res)
 				r.progress(res)
 			}

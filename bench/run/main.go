@@ -37,13 +37,14 @@ type options struct {
 	configs, groups                   []string
 	pgDSN, redisURL                   string
 	out, sluiceBin                    string
-	ttfbN, longMB                     int
+	ttfbN, longMB, rounds             int
 }
 
 func parseFlags() (options, error) {
 	var o options
 	var conc, hold, configs, groups string
-	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured wrk run per scenario and target (whole seconds)")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured wrk time per scenario and target, over all its rounds")
+	flag.IntVar(&o.rounds, "rounds", 5, "rounds per scenario, each running it on every target in turn (whole seconds each; 1 with -profile)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "wrk warm-up before each measured run (0: none)")
 	flag.DurationVar(&o.settle, "settle", 1200*time.Millisecond, "wait after a sluice run for its batch writer to flush")
 	flag.DurationVar(&o.timeout, "timeout", 15*time.Minute, "bound on the whole run")
@@ -65,6 +66,10 @@ func parseFlags() (options, error) {
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if o.smoke {
 		smokeDefaults(&o, set, &conc, &hold)
+	}
+	if o.profile && !set["rounds"] {
+		// A profile and a trace need one run long enough to hold them.
+		o.rounds = 1
 	}
 	var err error
 	if o.concurrency, err = ints(conc); err != nil {
@@ -88,6 +93,9 @@ func parseFlags() (options, error) {
 	if o.duration < time.Second {
 		return o, errors.New("-duration must be at least 1s")
 	}
+	if o.rounds < 1 {
+		return o, errors.New("-rounds must be at least 1")
+	}
 	return o, nil
 }
 
@@ -98,6 +106,9 @@ func smokeDefaults(o *options, set map[string]bool, conc, hold *string) {
 	}
 	if !set["warmup"] {
 		o.warmup = 0
+	}
+	if !set["rounds"] {
+		o.rounds = 1
 	}
 	if !set["settle"] {
 		o.settle = 0

@@ -84,15 +84,19 @@ func (r *runner) wrk(ctx context.Context, url, key, model string, c int, stream 
 	return w, json.Unmarshal(line, &w)
 }
 
-// loadResult is one wrk scenario against one target.
+// loadResult is one wrk scenario against one target, over all its rounds.
 type loadResult struct {
-	Target       string
-	Stream       bool
-	C            int
-	Wrk          wrkResult
+	Target string
+	Stream bool
+	C      int
+	// Wrk adds the rounds up; its percentiles are the medians of the
+	// rounds' (see mergeRounds).
+	Wrk wrkResult
+	// Rounds are the measured runs one by one, in the order they ran.
+	Rounds       []wrkResult
 	WarmupFailed int64
 	// CPUMicrosPerRequest is the gateway's utime+stime over the measured
-	// run (and, for sluice, the batch flush after it) per request.
+	// runs (and, for sluice, the batch flush after each) per request.
 	CPUMicrosPerRequest float64
 	PeakRSSKB           int64
 	// DisturbedPct is the share of the gateway CPU's time, over the
@@ -101,16 +105,76 @@ type loadResult struct {
 	DisturbedPct float64
 }
 
-// loadOne warms up, then measures one scenario on one target.
-func (r *runner) loadOne(ctx context.Context, in *instance, up *upstream, c int, stream bool) (loadResult, error) {
-	res := loadResult{Target: in.name, Stream: stream, C: c}
+// loadRound is one measured wrk run of a scenario on one target, with what
+// the gateway's CPU did meanwhile.
+type loadRound struct {
+	wrk          wrkResult
+	warmupFailed int64
+	// gatewayTicks is the gateway's utime+stime; othersTicks the gateway
+	// CPU's time that other processes used or the hypervisor stole, out of
+	// cpuTicks (0 when not pinned).
+	gatewayTicks, othersTicks, cpuTicks int64
+	peakRSSKB                           int64
+}
+
+// loadScenario measures one scenario on every target in r.opt.rounds
+// rounds: each round runs the scenario on each target in turn for
+// duration/rounds, starting one target further on than the round before.
+// Noise on a shared machine comes and goes over seconds to minutes; one
+// long run per target, one target after the other, let a noisy stretch
+// land on one of them only (a floor's c=1 p99 of 0.5 ms in one run and 4.5
+// ms in the next), while rounds spread it over all.
+func (r *runner) loadScenario(ctx context.Context, insts []*instance, up *upstream, c int, stream bool) []loadResult {
+	rounds := make([][]loadRound, len(insts))
+	failed := make([]error, len(insts))
+	d := r.roundDuration()
+	for k := range r.opt.rounds {
+		for j := range insts {
+			i := (j + k) % len(insts)
+			if failed[i] != nil || ctx.Err() != nil {
+				continue
+			}
+			round, err := r.measureRound(ctx, insts[i], up, c, stream, d, k == 0)
+			if err != nil {
+				failed[i] = err
+				continue
+			}
+			rounds[i] = append(rounds[i], round)
+		}
+	}
+	var out []loadResult
+	for i, in := range insts {
+		if failed[i] != nil {
+			r.fail("%s %s: %v", in.name, scenarioName(stream, c), failed[i])
+			continue
+		}
+		if len(rounds[i]) == 0 {
+			continue // cancelled
+		}
+		res := loadResult{Target: in.name, Stream: stream, C: c}
+		mergeRounds(&res, rounds[i])
+		out = append(out, res)
+	}
+	return out
+}
+
+// roundDuration is each round's share of -duration, in whole seconds (what
+// wrk takes), at least one.
+func (r *runner) roundDuration() time.Duration {
+	return max(time.Second, (r.opt.duration / time.Duration(r.opt.rounds)).Round(time.Second))
+}
+
+// measureRound runs one round of a scenario on one target, after a warm-up
+// when warm (the first round).
+func (r *runner) measureRound(ctx context.Context, in *instance, up *upstream, c int, stream bool, d time.Duration, warm bool) (loadRound, error) {
+	var res loadRound
 	url, pid := in.urls[up], in.pids[up]
-	if r.opt.warmup > 0 {
+	if warm && r.opt.warmup > 0 {
 		w, err := r.wrk(ctx, url, in.key, up.model, c, stream, r.opt.warmup)
 		if err != nil {
 			return res, err
 		}
-		res.WarmupFailed = w.failed()
+		res.warmupFailed = w.failed()
 	}
 	var t0, busy0, steal0, total0 int64
 	if pid != 0 {
@@ -118,42 +182,81 @@ func (r *runner) loadOne(ctx context.Context, in *instance, up *upstream, c int,
 		t0, _ = cpuTicks(pid)
 		busy0, steal0, total0, _ = cpuStat("cpu" + gatewayCPU)
 	}
-	stopProfile := r.maybeProfile(ctx, in, c, stream)
-	w, err := r.wrk(ctx, url, in.key, up.model, c, stream, r.opt.duration)
+	stopProfile := r.maybeProfile(ctx, in, c, stream, d)
+	w, err := r.wrk(ctx, url, in.key, up.model, c, stream, d)
 	stopProfile()
 	if err != nil {
 		return res, err
 	}
-	res.Wrk = w
+	res.wrk = w
 	if pid == 0 {
 		return res, nil
 	}
 	if in.sluice {
-		// Let the batch writer flush this scenario's charges and logs.
+		// Let the batch writer flush this round's charges and logs, so
+		// their CPU is counted here and not during the next target's run.
 		sleep(ctx, r.opt.settle)
 	}
 	t1, err := cpuTicks(pid)
 	if err != nil {
 		return res, fmt.Errorf("%s exited during the run: %w", in.name, err)
 	}
-	_, res.PeakRSSKB, _ = benchenv.MemKB(pid)
+	res.gatewayTicks = t1 - t0
+	_, res.peakRSSKB, _ = benchenv.MemKB(pid)
 	if busy1, steal1, total1, err := cpuStat("cpu" + gatewayCPU); err == nil && total1 > total0 && pinning {
-		others := max(0, (busy1-busy0)-(t1-t0))
-		res.DisturbedPct = 100 * float64(others+steal1-steal0) / float64(total1-total0)
-	}
-	if w.Requests > 0 {
-		res.CPUMicrosPerRequest = float64(t1-t0) * 1e6 / clockTicks / float64(w.Requests)
+		res.othersTicks = max(0, (busy1-busy0)-(t1-t0)) + steal1 - steal0
+		res.cpuTicks = total1 - total0
 	}
 	return res, nil
 }
 
+// mergeRounds fills res from its rounds: counts and CPU added up, the peak
+// RSS the highest, and each latency percentile the median of the rounds'
+// (so one round that met a noisy stretch of the machine does not decide
+// it; the rounds themselves stay in res.Rounds).
+func mergeRounds(res *loadResult, rounds []loadRound) {
+	var gatewayTicks, othersTicks, cpuTicks int64
+	var p50, p90, p99 []int64
+	var weightedMean float64
+	m := &res.Wrk
+	for _, x := range rounds {
+		w := x.wrk
+		res.Rounds = append(res.Rounds, w)
+		res.WarmupFailed += x.warmupFailed
+		res.PeakRSSKB = max(res.PeakRSSKB, x.peakRSSKB)
+		gatewayTicks += x.gatewayTicks
+		othersTicks += x.othersTicks
+		cpuTicks += x.cpuTicks
+		m.DurationUS += w.DurationUS
+		m.Requests += w.Requests
+		m.Bytes += w.Bytes
+		m.ConnectErrors += w.ConnectErrors
+		m.ReadErrors += w.ReadErrors
+		m.WriteErrors += w.WriteErrors
+		m.StatusErrors += w.StatusErrors
+		m.Timeouts += w.Timeouts
+		m.BadAnswers += w.BadAnswers
+		m.MaxUS = max(m.MaxUS, w.MaxUS)
+		weightedMean += float64(w.MeanUS) * float64(w.Requests)
+		p50, p90, p99 = append(p50, w.P50US), append(p90, w.P90US), append(p99, w.P99US)
+	}
+	m.P50US, m.P90US, m.P99US = median(p50), median(p90), median(p99)
+	if m.Requests > 0 {
+		m.MeanUS = int64(weightedMean / float64(m.Requests))
+		res.CPUMicrosPerRequest = float64(gatewayTicks) * 1e6 / clockTicks / float64(m.Requests)
+	}
+	if cpuTicks > 0 {
+		res.DisturbedPct = 100 * float64(othersTicks) / float64(cpuTicks)
+	}
+}
+
 // maybeProfile records a CPU profile of sluice during the measured run of
 // the c=64 scenarios when -profile is set; the returned func waits for it.
-func (r *runner) maybeProfile(ctx context.Context, in *instance, c int, stream bool) func() {
+func (r *runner) maybeProfile(ctx context.Context, in *instance, c int, stream bool, d time.Duration) func() {
 	if in.pprof == "" || c != r.profileC() {
 		return func() {}
 	}
-	secs := max(1, int(r.opt.duration/time.Second)-1)
+	secs := max(1, int(d/time.Second)-1)
 	kind := map[bool]string{false: "nonstream", true: "stream"}[stream]
 	path := fmt.Sprintf("%s/profile-%s-%s-c%d.pprof", r.out, in.name, kind, c)
 	var wg sync.WaitGroup

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -60,8 +61,8 @@ func (h holdRun) perStreamKB() float64 {
 // writeReport prints the markdown report and saves it with results.json.
 func (r *runner) writeReport(stdout io.Writer) error {
 	r.res.Machine = machine()
-	r.res.Settings = fmt.Sprintf("wrk -t1, %v per run after a %v warm-up; gateway pinned to CPU %s, mocks and load to CPU %s%s",
-		r.opt.duration, r.opt.warmup, gatewayCPU, loadCPU, map[bool]string{true: "", false: " (not pinned: taskset missing)"}[pinning])
+	r.res.Settings = fmt.Sprintf("wrk -t1; per scenario a %v warm-up, then %d round(s) of %v on each target in turn (percentiles: the rounds' median); gateway pinned to CPU %s, mocks and load to CPU %s%s",
+		r.opt.warmup, r.opt.rounds, r.roundDuration(), gatewayCPU, loadCPU, map[bool]string{true: "", false: " (not pinned: taskset missing)"}[pinning])
 	if servicesPinned != "" {
 		r.res.Settings += "; " + servicesPinned
 	}
@@ -268,9 +269,11 @@ func (r *runner) startRows(row func(string, func(string) string)) {
 	})
 }
 
-func median(v []float64) float64 {
+// median is the middle value, the higher of the two for an even count.
+func median[T cmp.Ordered](v []T) T {
 	if len(v) == 0 {
-		return 0
+		var zero T
+		return zero
 	}
 	s := slices.Clone(v)
 	slices.Sort(s)
