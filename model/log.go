@@ -1,8 +1,10 @@
 package model
 
 import (
+	"encoding/binary"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -255,6 +257,8 @@ type logInsert struct {
 	inProcess bool   // the engine runs on our cores (SQLite): yield between statements
 	buf       []byte
 	args      []any
+	values    [][]byte    // encodeColumns' parameters
+	texts     [][7]string // encodeColumns' text columns, row by row
 }
 
 // logInsertCols lists the columns in the order a row is written: the
@@ -324,51 +328,85 @@ func newLogInsert(d Dialect) *logInsert {
 	return w
 }
 
-// buildColumns returns the arguments of the PostgreSQL statement (w.head)
-// writing logs: one array per column, in logInsertCols' order. The integer
-// columns go as array literals ('{1,2,3}', which pgx sends as text for the
-// server to parse): pgx would box every element of an []int64 into an
-// interface to encode it, an allocation each.
-func (w *logInsert) buildColumns(logs []Log) []any {
-	n := len(logs)
-	streams := make([]bool, n)
-	var texts [7][]string
-	for c := range texts {
-		texts[c] = make([]string, n)
-	}
+// PostgreSQL's type OIDs of the array elements encodeColumns writes.
+const (
+	pgBoolOID = 16
+	pgInt8OID = 20
+	pgTextOID = 25
+)
+
+// encodeColumns encodes logs as the 17 parameters of the PostgreSQL
+// statement (w.head), one array per column in logInsertCols' order, in
+// PostgreSQL's binary array format, into w.buf; the result aliases it and
+// is good until the next call. pgx's own encoding of these arrays went
+// element by element, each string through its text codec into a buffer of
+// its own: with the arrays built for it, a fifth of all sluice allocated
+// at c=1, so a fifth of its collections, whose mark work holds the core
+// in stretches of 0.2-0.4 ms. Binary integers also spare the server from
+// parsing them out of text.
+func (w *logInsert) encodeColumns(logs []Log) [][]byte {
+	w.texts = slices.Grow(w.texts[:0], len(logs))
 	for i := range logs {
-		streams[i] = logs[i].IsStream
-		for c, t := range logTexts(&logs[i]) {
-			texts[c][i] = t
-		}
+		w.texts = append(w.texts, logTexts(&logs[i]))
 	}
-	// The nine integer columns (user_id … use_time, then channel_id) are
-	// written one after the other into w.buf, then cut out of one string:
-	// column c is all[at[c]:at[c+1]].
-	var at [9 + 1]int
+	var ends [17]int
 	w.buf = w.buf[:0]
-	for c := range 9 {
-		w.buf = append(w.buf, '{')
-		for i := range logs {
-			if i > 0 {
-				w.buf = append(w.buf, ',')
-			}
-			w.buf = strconv.AppendInt(w.buf, logInts(&logs[i])[c], 10)
+	for c := range 8 { // user_id … use_time
+		w.buf = appendPgArray(w.buf, pgInt8OID, len(logs), func(b []byte, i int) []byte {
+			return appendPgInt8(b, logInts(&logs[i])[c])
+		})
+		ends[c] = len(w.buf)
+	}
+	w.buf = appendPgArray(w.buf, pgBoolOID, len(logs), func(b []byte, i int) []byte {
+		b = binary.BigEndian.AppendUint32(b, 1)
+		if logs[i].IsStream {
+			return append(b, 1)
 		}
-		w.buf = append(w.buf, '}')
-		at[c+1] = len(w.buf)
+		return append(b, 0)
+	})
+	ends[8] = len(w.buf)
+	w.buf = appendPgArray(w.buf, pgInt8OID, len(logs), func(b []byte, i int) []byte {
+		return appendPgInt8(b, int64(logs[i].ChannelID))
+	})
+	ends[9] = len(w.buf)
+	for c := range 7 {
+		w.buf = appendPgArray(w.buf, pgTextOID, len(logs), func(b []byte, i int) []byte {
+			t := w.texts[i][c]
+			return append(binary.BigEndian.AppendUint32(b, uint32(len(t))), t...)
+		})
+		ends[10+c] = len(w.buf)
 	}
-	all := string(w.buf)
-	ints := func(c int) string { return all[at[c]:at[c+1]] }
-	w.args = w.args[:0]
-	for c := range 8 {
-		w.args = append(w.args, ints(c))
+	clear(w.texts) // let the logs' text go
+	w.values = w.values[:0]
+	start := 0
+	for _, end := range ends {
+		w.values = append(w.values, w.buf[start:end:end])
+		start = end
 	}
-	w.args = append(w.args, streams, ints(8))
-	for _, t := range texts {
-		w.args = append(w.args, t)
+	return w.values
+}
+
+// pgBinaryFormats marks every one of encodeColumns' parameters binary.
+var pgBinaryFormats = []int16{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
+
+// appendPgArray appends a one-dimensional array of n elements without
+// NULLs in PostgreSQL's binary format: its header, then each element as
+// elem appends it (length, then bytes).
+func appendPgArray(b []byte, elemOID uint32, n int, elem func(b []byte, i int) []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, 1) // dimensions
+	b = binary.BigEndian.AppendUint32(b, 0) // flags: no NULLs
+	b = binary.BigEndian.AppendUint32(b, elemOID)
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	b = binary.BigEndian.AppendUint32(b, 1) // lower bound
+	for i := range n {
+		b = elem(b, i)
 	}
-	return w.args
+	return b
+}
+
+func appendPgInt8(b []byte, v int64) []byte {
+	b = binary.BigEndian.AppendUint32(b, 8)
+	return binary.BigEndian.AppendUint64(b, uint64(v))
 }
 
 // logInts are l's integer columns: logInsertCols' first eight (user_id …
