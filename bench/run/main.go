@@ -4,7 +4,7 @@
 // streamclient, and prints a markdown report comparing sluice with the
 // floor. It exits 1 if any request failed. See bench/README.md.
 //
-//	go run ./bench/run              # the full run (about 8 minutes)
+//	go run ./bench/run              # the full run (about 9 minutes)
 //	go run ./bench/run -smoke       # every scenario briefly (CI)
 package main
 
