@@ -204,8 +204,9 @@ func (s *Store) LogsInProcess() bool { return dialectOf(s.LogDB) == DialectSQLit
 
 // yieldToRequests lets requests run between the statements of a flush, a
 // background job that can hold a core for milliseconds (the pure-Go SQLite
-// engine runs in this process), and returns when it last let the network
-// in. runtime.Gosched queues the flush behind every runnable goroutine, a
+// engine runs in this process; on PostgreSQL, sluice encodes and sends
+// each statement of the pipeline), and returns when it last let the
+// network in. runtime.Gosched queues the flush behind every runnable goroutine, a
 // fair share under load; but the scheduler only polls the network when it
 // finds nothing runnable, and a yielding goroutine is always runnable, so an
 // answer that arrived for a request (from the client or the upstream) sat
