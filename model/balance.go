@@ -40,6 +40,9 @@ type balances struct {
 
 	// leases are the keys' floats of Redis quota held here (lease.go).
 	leases leaseRegistry
+	// refills counts the leases' background top-ups in flight, which
+	// shutdown waits for before it gives the leases back.
+	refills sync.WaitGroup
 
 	down atomic.Bool
 	// While Redis is down, what this instance changed locally, replayed
@@ -284,8 +287,21 @@ func (c *Cache) TakeQuota(ctx context.Context, u *UserEntry, t *TokenEntry, amou
 	ui, ti := u.Info(), t.Info()
 	if c.bal.useRedis() {
 		limited := !ti.Unlimited
-		if takeLeased(t, limited, amount) {
-			return nil
+		for range 2 {
+			ok, refill, landing := takeLeased(t, limited, amount)
+			if ok {
+				if refill > 0 {
+					c.refillLease(u, t, limited, refill)
+				}
+				return nil
+			}
+			if landing == nil {
+				break
+			}
+			select {
+			case <-landing:
+			case <-ctx.Done():
+			}
 		}
 		wanted := beginFill(t, amount)
 		res, err := c.bal.runScript(ctx, takeScript, ui.ID, ti.ID, ti.Unlimited, amount, wanted)

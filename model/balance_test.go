@@ -55,7 +55,7 @@ func ledgerFixtureTB(t testing.TB, quota, remain int64, unlimited bool) (*Cache,
 	return c, c.UserEntry(u.ID), c.TokenEntryByID(tok.ID)
 }
 
-func attach(t *testing.T, c *Cache, url string) (*redis.Client, string) {
+func attach(t testing.TB, c *Cache, url string) (*redis.Client, string) {
 	t.Helper()
 	opt, err := redis.ParseURL(url)
 	if err != nil {

@@ -84,6 +84,7 @@ func (b *creditBuffer) queuedAmount(user bool, id int) int64 {
 // now (shutdown calls it after the last settlement, before the process
 // lets go of Redis).
 func (c *Cache) FlushCredits(ctx context.Context) {
+	c.bal.refills.Wait() // a top-up landing after the release would be stranded
 	c.releaseLeases(ctx, func(*TokenEntry, *lease) bool { return true })
 	c.flushCredits(ctx)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"sluice/common"
 )
 
 // With Redis, every reservation used to cost one script round trip before
@@ -20,9 +22,19 @@ import (
 // higher), and a kill -9 loses the floats of the keys used in the last
 // leaseIdle from the live balances, as it loses the reservations in flight
 // (SQL, which records only real charges, keeps the truth).
+//
+// A lease is topped up before it runs out: once a reservation leaves it
+// under 1/refillBelow of its cap, a background script takes it back to the
+// cap while requests go on spending what is left. Topped up only when it
+// ran short, a key's every leaseFactor-th reservation waited for a script
+// round trip, which put that round trip in the p99 of a lone client.
 const (
 	leaseFactor = 15
 	leaseIdle   = time.Second
+	refillBelow = 3
+	// refillTimeout bounds a background top-up, which has no request's
+	// context; Redis's own read timeout is shorter.
+	refillTimeout = 10 * time.Second
 )
 
 // lease is a key's float: quota taken from its user's balance (and its
@@ -30,11 +42,12 @@ const (
 type lease struct {
 	mu      sync.Mutex
 	amount  int64
-	limited bool       // taken from the key's balance as well as the user's
-	cap     int64      // refunds beyond this go back to Redis at once
-	filling bool       // a top-up is in flight: concurrent ones would stack
-	used    time.Time  // last take or refund
-	user    *UserEntry // set while the lease is registered
+	limited bool          // taken from the key's balance as well as the user's
+	cap     int64         // refunds beyond this go back to Redis at once
+	filling bool          // a top-up is in flight: concurrent ones would stack
+	landed  chan struct{} // closed when the top-up in flight ends
+	used    time.Time     // last take or refund
+	user    *UserEntry    // set while the lease is registered
 }
 
 // leaseRegistry lists the keys holding a lease, for the idle return and
@@ -64,17 +77,36 @@ func (r *leaseRegistry) snapshot() []*TokenEntry {
 }
 
 // takeLeased takes amount from t's lease if the lease, taken the same way
-// (limited), covers all of it.
-func takeLeased(t *TokenEntry, limited bool, amount int64) bool {
+// (limited), covers all of it. When that leaves the lease below
+// 1/refillBelow of its cap and no top-up is in flight, it also reports how
+// much would fill it back to the cap; the caller must then refill it
+// (Cache.refillLease), which ends the top-up. When the lease falls short
+// while a top-up is in flight, it returns a channel closed when the top-up
+// ends: waiting for it costs no more than a script of one's own, and a
+// busy key no longer sends a script per reservation until the top-up lands.
+func takeLeased(t *TokenEntry, limited bool, amount int64) (ok bool, refill int64, landing <-chan struct{}) {
 	l := &t.lease
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.user == nil || l.limited != limited || l.amount < amount {
-		return false
+	if l.user == nil || l.limited != limited {
+		return false, 0, nil
+	}
+	if l.amount < amount {
+		return false, 0, l.landed
 	}
 	l.amount -= amount
 	l.used = time.Now()
-	return true
+	if l.filling || l.amount*refillBelow >= l.cap {
+		return true, 0, nil
+	}
+	l.startFill()
+	return true, l.cap - l.amount, nil
+}
+
+// startFill marks a top-up in flight; l.mu is held.
+func (l *lease) startFill() {
+	l.filling = true
+	l.landed = make(chan struct{})
 }
 
 // takeLeasedUpTo takes as much of amount from t's lease as it holds.
@@ -121,17 +153,22 @@ func beginFill(t *TokenEntry, amount int64) int64 {
 	if l.filling {
 		return 0
 	}
-	l.filling = true
+	l.startFill()
 	return leaseFactor * amount
 }
 
 // fillLease ends a top-up, adding ext (what the script took beyond the
-// reservation, possibly 0). A lease taken the other way (the key's limit
-// was switched meanwhile) is returned, to go back to Redis.
+// reservation, possibly 0) and setting the lease's cap to wanted (kept as
+// it is when 0). A lease taken the other way (the key's limit was switched
+// meanwhile) is returned, to go back to Redis.
 func (c *Cache) fillLease(u *UserEntry, t *TokenEntry, limited bool, ext, wanted int64) (stale int64, staleLimited bool) {
 	l := &t.lease
 	l.mu.Lock()
 	l.filling = false
+	if l.landed != nil {
+		close(l.landed)
+		l.landed = nil
+	}
 	if ext <= 0 {
 		l.mu.Unlock()
 		return 0, false
@@ -142,7 +179,9 @@ func (c *Cache) fillLease(u *UserEntry, t *TokenEntry, limited bool, ext, wanted
 	}
 	fresh := l.user == nil
 	l.user, l.limited = u, limited
-	l.cap = wanted
+	if wanted > 0 {
+		l.cap = wanted
+	}
 	l.amount += ext
 	l.used = time.Now()
 	l.mu.Unlock()
@@ -150,6 +189,36 @@ func (c *Cache) fillLease(u *UserEntry, t *TokenEntry, limited bool, ext, wanted
 		c.bal.leases.add(t)
 	}
 	return stale, staleLimited
+}
+
+// refillLease tops t's lease up by want in the background (takeLeased
+// asked for it). Requests meanwhile spend what the lease still holds; one
+// that finds it short runs its own script, as without a lease. The
+// top-up is the reservation script with nothing to reserve, so Redis
+// grants it only while the balances keep four times as much.
+func (c *Cache) refillLease(u *UserEntry, t *TokenEntry, limited bool, want int64) {
+	c.bal.refills.Add(1)
+	common.RelayCtxGo(context.Background(), func() {
+		defer c.bal.refills.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), refillTimeout)
+		defer cancel()
+		ui, ti := u.Info(), t.Info()
+		res, err := c.bal.runScript(ctx, takeScript, ui.ID, ti.ID, !limited, 0, want)
+		var ext int64
+		if err == nil && res[0] == 1 {
+			ext = res[3]
+			u.Quota.Store(res[1])
+			if limited {
+				t.Remain.Store(res[2])
+			}
+		}
+		if stale, staleLimited := c.fillLease(u, t, limited, ext, 0); stale > 0 {
+			c.giveBack(ctx, u, t, staleLimited, stale)
+		}
+		if err != nil {
+			c.bal.markDown(err)
+		}
+	})
 }
 
 // unregister empties t's lease and takes it off the registry, returning

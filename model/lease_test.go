@@ -22,8 +22,9 @@ func redisBalance(t *testing.T, c *Cache, user bool, id int) int64 {
 	return v
 }
 
-// A busy key's reservations and refunds are served from its lease: Redis
-// sees one script per leaseFactor+1 reservations, and the balances this
+// A busy key's reservations and refunds are served from its lease, which
+// a background script tops up before it runs out: Redis sees a script
+// only for the first reservation and the top-ups, and the balances this
 // instance reports still count what the lease holds.
 func TestLeaseServesReservationsLocally(t *testing.T) {
 	url := redisURL(t)
@@ -31,37 +32,83 @@ func TestLeaseServesReservationsLocally(t *testing.T) {
 	attach(t, c, url)
 	ctx := context.Background()
 	uid, tid := u.Info().ID, tok.Info().ID
+	const lease = leaseFactor * 100
 	if err := c.TakeQuota(ctx, u, tok, 100); err != nil {
 		t.Fatal(err)
 	}
-	if got := redisBalance(t, c, true, uid); got != 1_000_000-100-leaseFactor*100 {
-		t.Fatalf("Redis user balance %d after the first reservation, want the reservation and a lease of %d taken", got, leaseFactor*100)
+	if got := redisBalance(t, c, true, uid); got != 1_000_000-100-lease {
+		t.Fatalf("Redis user balance %d after the first reservation, want the reservation and a lease of %d taken", got, lease)
 	}
-	for i := range leaseFactor {
+	// Down to a third of the lease, every reservation is served locally.
+	taken := int64(100)
+	for tok.lease.amount-100 >= lease/refillBelow {
 		if err := c.TakeQuota(ctx, u, tok, 100); err != nil {
-			t.Fatalf("reservation %d: %v", i, err)
+			t.Fatal(err)
 		}
+		taken += 100
 	}
-	c.GiveQuota(ctx, u, tok, 40)
-	if got := redisBalance(t, c, true, uid); got != 1_000_000-1600 {
-		t.Fatalf("Redis user balance %d: reservations served from the lease reached Redis", got)
+	c.bal.refills.Wait()
+	if got := redisBalance(t, c, true, uid); got != 1_000_000-100-lease {
+		t.Fatalf("Redis user balance %d after %d reservations: a reservation served from the lease reached Redis", got, taken/100)
 	}
-	if got, _ := c.UserQuota(ctx, uid); got != 1_000_000-1600+40 {
-		t.Fatalf("reported user balance %d, want %d", got, 1_000_000-1600+40)
-	}
-	if got, _ := c.TokenRemain(ctx, tid); got != 500_000-1600+40 {
-		t.Fatalf("reported key balance %d, want %d", got, 500_000-1600+40)
-	}
-	// The lease is exhausted but for the refund: the next one goes to Redis.
+	// The next one leaves the lease below a third: it is topped up to its
+	// cap in the background, and what Redis holds plus the lease is still
+	// the balance less what was reserved.
 	if err := c.TakeQuota(ctx, u, tok, 100); err != nil {
 		t.Fatal(err)
+	}
+	taken += 100
+	c.bal.refills.Wait()
+	if got := tok.lease.amount; got != lease {
+		t.Fatalf("lease holds %d after its top-up, want its cap %d", got, lease)
+	}
+	if got := redisBalance(t, c, true, uid); got != 1_000_000-taken-lease {
+		t.Fatalf("Redis user balance %d after the top-up, want %d", got, 1_000_000-taken-lease)
+	}
+	if got := redisBalance(t, c, false, tid); got != 500_000-taken-lease {
+		t.Fatalf("Redis key balance %d after the top-up, want %d", got, 500_000-taken-lease)
+	}
+	// A refund beyond the cap goes back to Redis (queued as a credit).
+	c.GiveQuota(ctx, u, tok, 40)
+	if got, _ := c.UserQuota(ctx, uid); got != 1_000_000-taken+40 {
+		t.Fatalf("reported user balance %d, want %d", got, 1_000_000-taken+40)
+	}
+	if got, _ := c.TokenRemain(ctx, tid); got != 500_000-taken+40 {
+		t.Fatalf("reported key balance %d, want %d", got, 500_000-taken+40)
 	}
 	c.FlushCredits(ctx)
-	if got := redisBalance(t, c, true, uid); got != 1_000_000-1700+40 {
-		t.Fatalf("Redis user balance %d after shutdown's flush, want %d", got, 1_000_000-1700+40)
+	if got := redisBalance(t, c, true, uid); got != 1_000_000-taken+40 {
+		t.Fatalf("Redis user balance %d after shutdown's flush, want %d", got, 1_000_000-taken+40)
 	}
-	if got := redisBalance(t, c, false, tid); got != 500_000-1700+40 {
-		t.Fatalf("Redis key balance %d after shutdown's flush, want %d", got, 500_000-1700+40)
+	if got := redisBalance(t, c, false, tid); got != 500_000-taken+40 {
+		t.Fatalf("Redis key balance %d after shutdown's flush, want %d", got, 500_000-taken+40)
+	}
+}
+
+// Shutdown's flush waits for a top-up still in flight, so the quota it
+// takes is not stranded in a lease nobody gives back.
+func TestFlushCreditsWaitsForLeaseTopUp(t *testing.T) {
+	url := redisURL(t)
+	c, u, tok := ledgerFixture(t, 1_000_000, 0, true)
+	attach(t, c, url)
+	ctx := context.Background()
+	taken := int64(0)
+	for taken == 0 || tok.lease.amount-100 >= leaseFactor*100/refillBelow {
+		if err := c.TakeQuota(ctx, u, tok, 100); err != nil {
+			t.Fatal(err)
+		}
+		taken += 100
+	}
+	// This one starts a top-up; the flush follows at once, long before a
+	// Redis round trip could end.
+	if err := c.TakeQuota(ctx, u, tok, 100); err != nil {
+		t.Fatal(err)
+	}
+	taken += 100
+	c.FlushCredits(ctx)
+	c.bal.refills.Wait() // a top-up the flush did not wait for lands now
+	if got := redisBalance(t, c, true, u.Info().ID); got != 1_000_000-taken {
+		t.Fatalf("Redis user balance %d after shutdown's flush, want %d: a top-up's quota was stranded", got, 1_000_000-taken)
 	}
 }
 
