@@ -33,7 +33,7 @@ const (
 	leaseIdle   = time.Second
 	refillBelow = 3
 	// refillTimeout bounds a background top-up, which has no request's
-	// context; Redis's own read timeout is shorter.
+	// context (the client's read timeout, 500 ms, usually ends it first).
 	refillTimeout = 10 * time.Second
 )
 
@@ -193,9 +193,10 @@ func (c *Cache) fillLease(u *UserEntry, t *TokenEntry, limited bool, ext, wanted
 
 // refillLease tops t's lease up by want in the background (takeLeased
 // asked for it). Requests meanwhile spend what the lease still holds; one
-// that finds it short runs its own script, as without a lease. The
-// top-up is the reservation script with nothing to reserve, so Redis
-// grants it only while the balances keep four times as much.
+// that finds it short waits for the top-up, then runs its own script if
+// the lease still falls short. The top-up is the reservation script with
+// nothing to reserve, so Redis grants it only while the balances keep four
+// times as much.
 func (c *Cache) refillLease(u *UserEntry, t *TokenEntry, limited bool, want int64) {
 	c.bal.refills.Add(1)
 	common.RelayCtxGo(context.Background(), func() {
