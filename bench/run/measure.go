@@ -389,12 +389,7 @@ func (r *runner) hold(ctx context.Context, in *instance, up *upstream, n int) (h
 				// their stacks are (stacks are half of RSS per stream).
 				r.fetch(ctx, "http://"+in.pprof+"/debug/pprof/goroutine?debug=1", fmt.Sprintf("%s/goroutines-%s-hold%d.txt", r.out, in.name, n))
 			}
-			client := r.mockClient(up)
-			// The answer to /release queues behind every stream it lets go
-			// on (10,000 of them on the mock's one CPU): on a slow host it
-			// took over 5 s while the streams all ended as they should.
-			client.Timeout = time.Minute
-			if err := up.release(client); err != nil {
+			if err := up.release(r.mockClient(up)); err != nil {
 				r.fail("release %s: %v", up.name, err)
 			}
 			continue
