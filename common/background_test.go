@@ -3,6 +3,7 @@
 package common
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"strconv"
@@ -31,6 +32,21 @@ func threadNice(t *testing.T) int {
 	return n
 }
 
+// kernelTakesSlices reports that the running kernel lets a normal thread
+// ask for its scheduler slice (sched_attr.sched_runtime, Linux 6.12 on).
+func kernelTakesSlices(t *testing.T) bool {
+	t.Helper()
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor); err != nil {
+		t.Fatalf("kernel release %q: %v", u.Release, err)
+	}
+	return major > 6 || major == 6 && minor >= 12
+}
+
 // Not parallel: these tests change GOMAXPROCS and measure the process's CPU.
 
 func TestOnBackgroundThreadRunsNicedWithASpareProc(t *testing.T) {
@@ -40,6 +56,11 @@ func TestOnBackgroundThreadRunsNicedWithASpareProc(t *testing.T) {
 		ran = true
 		if got := threadNice(t); got != backgroundNice {
 			t.Errorf("fn's thread has nice %d, want %d", got, backgroundNice)
+		}
+		if attr, err := unix.SchedGetAttr(0, 0); err != nil {
+			t.Error(err)
+		} else if want := uint64(backgroundSlice); attr.Runtime != want && kernelTakesSlices(t) {
+			t.Errorf("fn's thread has a %v slice, want %v", time.Duration(attr.Runtime), backgroundSlice)
 		}
 		if got := runtime.GOMAXPROCS(0); got != base+1 {
 			t.Errorf("GOMAXPROCS inside = %d, want %d", got, base+1)

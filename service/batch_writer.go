@@ -55,7 +55,9 @@ type BatchWriter struct {
 	// (insertLogsAside): idleAside and threadStarvedCheck but in tests.
 	asideNow     func() bool
 	starvedCheck func() func() bool
-	idle         common.IdleMeter
+	// checkpointWAL is store.CheckpointWAL but in tests.
+	checkpointWAL func() error
+	idle          common.IdleMeter
 	// closing is set by Close: the last flushes stay on the scheduler's
 	// threads, so a shutdown never waits on a niced one.
 	closing atomic.Bool
@@ -90,6 +92,7 @@ func (b *BatchWriter) PendingLogs() int { return int(b.pending.Load()) }
 func NewBatchWriter(store *model.Store, immediate bool) *BatchWriter {
 	b := &BatchWriter{store: store, immediate: immediate, maxPending: DefaultMaxPending, checkpointEvery: walCheckpointEvery}
 	b.asideNow, b.starvedCheck = b.idleAside, threadStarvedCheck
+	b.checkpointWAL = store.CheckpointWAL
 	b.reset()
 	return b
 }
@@ -178,7 +181,11 @@ func (b *BatchWriter) Flush() error {
 		return err
 	}
 	var errs []error
-	written, err := b.insertLogsAside(&logs)
+	// Decided once, for the logs and the checkpoint alike; asideNow
+	// last, so its meter measures the time since the previous flush that
+	// asked.
+	aside := b.store.LogsInProcess() && !b.closing.Load() && b.asideNow()
+	written, err := b.insertLogsAside(&logs, aside)
 	b.pending.Add(-int64(written))
 	if err != nil {
 		b.requeueLogs(&logs, written)
@@ -195,7 +202,7 @@ func (b *BatchWriter) Flush() error {
 	if wrote := logs.len() > 0 || len(usage) > 0 || len(d.Users)+len(d.Tokens)+len(d.Channels) > 0; wrote &&
 		time.Since(b.checkpointed) >= b.checkpointEvery {
 		// Nothing is lost if it fails: the WAL keeps what it holds.
-		if err := b.store.CheckpointWAL(); err != nil {
+		if err := b.checkpointAside(aside); err != nil {
 			slog.Warn("WAL checkpoint failed; SQLite will checkpoint by itself", "err", err)
 		}
 		b.checkpointed = time.Now()
@@ -237,18 +244,17 @@ func (b *BatchWriter) recycle(logs logQueue) {
 // and a kill during a flush leaves whole chunks.
 const logChunk = 200
 
-// insertLogsAside is insertLogs, on a background thread when SQLite
-// writes the logs in this process and its CPUs sat idle for at least
-// asideAbove of the time since the last flush: requests then get the core
-// the moment they need it, not when the flush next yields (at c=1 on one
-// core a request could wait for a whole statement). Under load the flush
-// stays on the scheduler's threads, with its fair share. Should the
-// thread starve all the same (the cores filled up since), it hands the
-// chunks it has not written back to the scheduler's threads.
-func (b *BatchWriter) insertLogsAside(logs *logQueue) (written int, err error) {
-	// asideNow last: its meter then measures the interval since the
-	// previous flush that could go aside.
-	if logs.len() == 0 || !b.store.LogsInProcess() || b.closing.Load() || !b.asideNow() {
+// insertLogsAside is insertLogs, on a background thread if aside (Flush
+// decides: SQLite writes the logs in this process and its CPUs sat idle
+// for at least asideAbove of the time since the last flush): requests
+// then get the core the moment they need it, not when the flush next
+// yields (at c=1 on one core a request could wait for a whole statement).
+// Under load the flush stays on the scheduler's threads, with its fair
+// share. Should the thread starve all the same (the cores filled up
+// since), it hands the chunks it has not written back to the scheduler's
+// threads.
+func (b *BatchWriter) insertLogsAside(logs *logQueue, aside bool) (written int, err error) {
+	if logs.len() == 0 || !aside {
 		return b.insertLogs(logs, 0, nil)
 	}
 	common.OnBackgroundThread(func() {
@@ -259,6 +265,25 @@ func (b *BatchWriter) insertLogsAside(logs *logQueue) (written int, err error) {
 	}
 	rest, err := b.insertLogs(logs, written, nil)
 	return written + rest, err
+}
+
+// checkpointAside checkpoints SQLite's WAL, on the background thread if
+// aside. Most of a checkpoint is the kernel's: reading the WAL, writing
+// the database file and the fsyncs' writeback, 6-8 ms of the core a
+// second at c=1 in the bench, in stretches that a kernel without
+// preemption (PREEMPT_NONE) does not interrupt for a request's thread of
+// the same priority: in loopback captures each checkpoint held one
+// request 2.5-3.9 ms. A niced thread with a short slice gives the core up
+// at the kernel's next chance. The checkpoint is one call, so a thread
+// that starves cannot hand it back, but it is bounded: milliseconds of
+// work, and a PASSIVE checkpoint waits for nobody.
+func (b *BatchWriter) checkpointAside(aside bool) error {
+	if !aside {
+		return b.checkpointWAL()
+	}
+	var err error
+	common.OnBackgroundThread(func() { err = b.checkpointWAL() })
+	return err
 }
 
 // asideAbove is the idle share of the process's CPUs above which the

@@ -25,11 +25,7 @@ func asideWriter(t *testing.T, starvedAfter int) (*BatchWriter, *model.Store, *[
 	w.starvedCheck = func() func() bool {
 		asked := 0
 		return func() bool {
-			nice, err := unix.Getpriority(unix.PRIO_PROCESS, unix.Gettid())
-			if err != nil {
-				t.Error(err)
-			}
-			nices = append(nices, 20-nice) // the raw syscall returns 20 - nice
+			nices = append(nices, threadNiceNow(t))
 			asked++
 			return asked >= starvedAfter
 		}
@@ -92,5 +88,41 @@ func TestCloseFlushesOffTheBackgroundThread(t *testing.T) {
 	writeLogs(t, w, store, 2*logChunk+5, w.Close)
 	if len(*nices) != 0 {
 		t.Fatalf("Close's flush ran on the background thread (checked at nice %v)", *nices)
+	}
+}
+
+// threadNiceNow is the calling thread's nice value.
+func threadNiceNow(t *testing.T) int {
+	t.Helper()
+	nice, err := unix.Getpriority(unix.PRIO_PROCESS, unix.Gettid())
+	if err != nil {
+		t.Error(err)
+	}
+	return 20 - nice // the raw syscall returns 20 - nice
+}
+
+// A flush that goes aside checkpoints the WAL on the niced thread too (its
+// kernel work held requests for milliseconds); Close's stays on the
+// scheduler's threads.
+func TestCheckpointFollowsTheFlushAside(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		aside bool
+		want  int
+	}{{"aside", true, 19}, {"not aside", false, 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, store, _ := asideWriter(t, 1<<30)
+			w.asideNow = func() bool { return tc.aside }
+			var nices []int
+			w.checkpointWAL = func() error {
+				nices = append(nices, threadNiceNow(t))
+				return store.CheckpointWAL()
+			}
+			writeLogs(t, w, store, logChunk+1, w.Flush)
+			if len(nices) != 1 || nices[0] != tc.want {
+				t.Fatalf("checkpointed at nice values %v, want once at %d", nices, tc.want)
+			}
+		})
 	}
 }
