@@ -15,12 +15,12 @@ import (
 // counts the garbage not yet swept, so the goal settles near
 // √(target × live), not at the target. It was 64 MB (a goal of 20–24 MB at
 // the 7 MB live heap of the c=1 bench run); 32 MB gives about 15 MB there,
-// about GOGC=100. On one core a smaller
-// heap is a shorter stall: after each collection the runtime's sweeper
-// holds the P without polling the network until the heap is swept, and in
-// wrk's corrected p99 a stall counts with its square (docs/performance.md,
-// finding 2). With a large live heap (thousands of held streams) GOGC is
-// 50 %, tighter than the default, whichever the target.
+// about GOGC=100. On one core a smaller heap is a shorter stall: after each
+// collection the runtime's sweeper holds the P without polling the network
+// until the heap is swept, and in wrk's corrected p99 a stall counts with
+// its square (docs/performance.md, finding 2). With a large live heap
+// (thousands of held streams) GOGC is 50 %, tighter than the default,
+// whichever the target.
 const GCHeapTarget = 32 << 20
 
 // TuneGC sets the collector's pacing from GCHeapTarget, unless the operator
