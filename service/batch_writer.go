@@ -181,10 +181,12 @@ func (b *BatchWriter) Flush() error {
 		return err
 	}
 	var errs []error
-	// Decided once, for the logs and the checkpoint alike; asideNow
-	// last, so its meter measures the time since the previous flush that
-	// asked.
-	aside := b.store.LogsInProcess() && !b.closing.Load() && b.asideNow()
+	wrote := logs.len() > 0 || len(usage) > 0 || len(d.Users)+len(d.Tokens)+len(d.Channels) > 0
+	// Decided once, for the logs and the checkpoint alike, and only by a
+	// flush with something to write (an idle one reads no CPU times);
+	// asideNow last, so its meter measures the time since the previous
+	// flush that asked.
+	aside := wrote && b.store.LogsInProcess() && !b.closing.Load() && b.asideNow()
 	written, err := b.insertLogsAside(&logs, aside)
 	b.pending.Add(-int64(written))
 	if err != nil {
@@ -199,8 +201,7 @@ func (b *BatchWriter) Flush() error {
 		b.requeue(model.Deltas{}, usage)
 		errs = append(errs, err)
 	}
-	if wrote := logs.len() > 0 || len(usage) > 0 || len(d.Users)+len(d.Tokens)+len(d.Channels) > 0; wrote &&
-		time.Since(b.checkpointed) >= b.checkpointEvery {
+	if wrote && time.Since(b.checkpointed) >= b.checkpointEvery {
 		// Nothing is lost if it fails: the WAL keeps what it holds.
 		if err := b.checkpointAside(aside); err != nil {
 			slog.Warn("WAL checkpoint failed; SQLite will checkpoint by itself", "err", err)
