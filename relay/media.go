@@ -386,11 +386,7 @@ func writeAll(w io.Writer, b []byte) error {
 // streamed transcriptions, streamed images) event by event, reading the
 // usage from the event that carries it.
 func (s *mediaStream) events(body io.Reader) (*outcome, bool, *relayerr.Error) {
-	h := s.w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	s.w.WriteHeader(http.StatusOK)
+	startEvents(s.w)
 	rc := http.NewResponseController(s.w)
 	clientGone := rc.Flush() != nil
 	s.tr.ttfb = time.Since(s.req.Start)

@@ -273,3 +273,29 @@ func TestFinishedMediaStreamKeepsItsUpstreamConnection(t *testing.T) {
 		t.Fatalf("the media streams were not charged (%d)", used)
 	}
 }
+
+// A media call's event stream goes to the client with the headers of a
+// chat stream: proxies in between must neither buffer nor close it.
+func TestMediaStreamHasTheEventStreamHeaders(t *testing.T) {
+	up, _ := endingStream(t, []string{
+		`{"type":"image_generation.completed","b64_json":"AAAA","usage":{"input_tokens":20,"output_tokens":100,"total_tokens":120}}`,
+		`[DONE]`,
+	}, 0, nil)
+	f := newFixture(t, 1_000_000)
+	f.addChannel(t, up.URL, 0)
+	f.load(t)
+	req := f.request(t, `{"model":"m","prompt":"a cat","stream":true}`)
+	req.Mode = relaycommon.ModeImageGenerations
+
+	rec := httptest.NewRecorder()
+	if err := f.engine.Relay(context.Background(), rec, req); err != nil {
+		t.Fatal(err)
+	}
+	f.engine.Tasks.Wait()
+	for name, want := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+		"Connection": "keep-alive", "X-Accel-Buffering": "no"} {
+		if got := rec.Header().Get(name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+}
