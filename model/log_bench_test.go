@@ -3,11 +3,10 @@ package model
 import (
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
-	"time"
 
 	"sluice/common"
+	"sluice/internal/cputime"
 )
 
 // benchLogStore returns a migrated store on a fresh SQLite file.
@@ -25,28 +24,11 @@ func benchLogStore(b *testing.B) *Store {
 	return store
 }
 
-// processCPU is the CPU time this process has used, user and system.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// reportCPU adds cpu-ns/op to a benchmark's result: the flush parks so the
-// scheduler polls the network (yieldToRequests), and on an idle machine
-// those parks, not work, dominate ns/op; CPU time is what a busy gateway
-// pays.
-func reportCPU(b *testing.B, start time.Duration) {
-	b.ReportMetric(float64(processCPU(b)-start)/float64(b.N), "cpu-ns/op")
-}
-
 func BenchmarkInsertLogsSQLite(b *testing.B) {
 	store := benchLogStore(b)
 	logs := make([]Log, 200)
 	b.ReportAllocs()
-	cpu := processCPU(b)
+	cpu := cputime.Used()
 	for b.Loop() {
 		for i := range logs {
 			logs[i] = Log{UserID: 1, Type: 2, ModelName: "m", Quota: 10, PromptTokens: 5, CompletionTokens: 5,
@@ -56,7 +38,7 @@ func BenchmarkInsertLogsSQLite(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	reportCPU(b, cpu)
+	cputime.Report(b, cputime.Used()-cpu)
 }
 
 // BenchmarkInsertLogsSQLite100k inserts into a table that already holds
@@ -88,7 +70,7 @@ func BenchmarkInsertLogsSQLite100k(b *testing.B) {
 	logs := make([]Log, 200)
 	seq := 0
 	b.ReportAllocs()
-	cpu := processCPU(b)
+	cpu := cputime.Used()
 	for b.Loop() {
 		for i := range logs {
 			seq++
@@ -102,5 +84,5 @@ func BenchmarkInsertLogsSQLite100k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	reportCPU(b, cpu)
+	cputime.Report(b, cputime.Used()-cpu)
 }

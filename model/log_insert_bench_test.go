@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"testing"
 
+	"sluice/internal/cputime"
 	"sluice/internal/testdb"
 	"sluice/model"
 )
@@ -19,7 +20,7 @@ func BenchmarkInsertLogsServer(b *testing.B) {
 			logs := make([]model.Log, 200)
 			seq := 0
 			b.ReportAllocs()
-			cpu := model.ProcessCPU(b)
+			cpu := cputime.Used()
 			for b.Loop() {
 				for i := range logs {
 					seq++
@@ -34,7 +35,7 @@ func BenchmarkInsertLogsServer(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			model.ReportCPU(b, cpu)
+			cputime.Report(b, cputime.Used()-cpu)
 		})
 	}
 }

@@ -4,10 +4,10 @@ import (
 	"context"
 	"runtime"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
+	"sluice/internal/cputime"
 	"sluice/internal/testdb"
 	"sluice/model"
 	"sluice/service"
@@ -61,26 +61,17 @@ func BenchmarkCollectWithQueuedLogs(b *testing.B) {
 	}
 	runtime.GC()
 	b.ReportAllocs()
-	cpu := processCPU(b)
+	cpu := cputime.Used()
 	for b.Loop() {
 		runtime.GC()
 	}
 	b.StopTimer()
 	// The collector marks on every core: its CPU, not its wall time, is
 	// what a busy gateway pays.
-	b.ReportMetric(float64(processCPU(b)-cpu)/float64(b.N), "cpu-ns/op")
+	cputime.Report(b, cputime.Used()-cpu)
 	if n := w.PendingLogs(); n != 50_000 {
 		b.Fatalf("%d logs queued, want 50000", n)
 	}
-}
-
-// processCPU is the CPU time this process has used, user and system.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkFlushLogsSQLite is one flush of 2,000 consume logs from 500
@@ -116,12 +107,12 @@ func BenchmarkFlushLogsSQLite(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		queue()
-		start := processCPU(b)
+		start := cputime.Used()
 		b.StartTimer()
 		if err := w.Flush(); err != nil {
 			b.Fatal(err)
 		}
-		cpu += processCPU(b) - start
+		cpu += cputime.Used() - start
 	}
-	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+	cputime.Report(b, cpu)
 }

@@ -62,7 +62,7 @@ func startGateway(ctx context.Context, bin, work string, st *stores) (*gateway, 
 		"BATCH_UPDATE_INTERVAL=1", "METRICS_ENABLED=true", "METRICS_TOKEN=" + g.metrics,
 		"GLOBAL_API_RATE_LIMIT=1000000", "STREAMING_TIMEOUT=2", "RELAY_TIMEOUT=3"}
 	g.cmd.Stdout, g.cmd.Stderr = logf, logf
-	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	benchenv.DieWithParent(g.cmd)
 	if err := g.cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("start sluice: %w", err)

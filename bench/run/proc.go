@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"sluice/bench/internal/benchenv"
 )
 
 // Which CPU each side runs on: the gateway under test alone on one core,
@@ -59,8 +61,7 @@ func startProc(logDir, name, cpu, bin string, env []string, args ...string) (*pr
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir()}, env...)
 	cmd.Stdout, cmd.Stderr = f, f
-	// Should this run die, its children die with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	benchenv.DieWithParent(cmd)
 	start := cmd.Start
 	if cpu == loadCPU {
 		start = func() error { return startLoadProc(cmd) }

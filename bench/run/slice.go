@@ -7,9 +7,6 @@ import (
 	"runtime"
 	"sync"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // loadSlice is the scheduler slice that the load CPU's own processes (the
@@ -63,11 +60,4 @@ func runLoadProc(cmd *exec.Cmd) ([]byte, error) {
 	}
 	err := cmd.Wait()
 	return out.Bytes(), err
-}
-
-// setSlice sets the calling thread's slice (SCHED_OTHER, nice 0, as every
-// process here runs).
-func setSlice(d time.Duration) error {
-	attr := unix.SchedAttr{Size: uint32(unsafe.Sizeof(unix.SchedAttr{})), Policy: unix.SCHED_NORMAL, Runtime: uint64(d)}
-	return unix.SchedSetAttr(0, &attr, 0)
 }
