@@ -175,13 +175,20 @@ func (s *Store) SumLogs(f LogFilter, now int64) (LogStat, error) {
 // database assigns the ids; the logs' ID fields are neither read nor set
 // (nobody needs them after a batch insert, and reading them back would
 // take a RETURNING clause and a result set per statement).
-func (s *Store) InsertLogs(logs []Log) error {
+func (s *Store) InsertLogs(logs []Log) error { return s.InsertLogsPaced(logs, 0) }
+
+// InsertLogsPaced is InsertLogs with a pause between the statements of the
+// batch on PostgreSQL, each sent once the previous one is done, when pause
+// is positive: the server then works in short stretches instead of one
+// (insertLogsPipelined). Still one transaction. Other databases ignore
+// the pause.
+func (s *Store) InsertLogsPaced(logs []Log, pause time.Duration) error {
 	if len(logs) == 0 {
 		return nil
 	}
 	w := newLogInsert(dialectOf(s.LogDB))
 	if w.columns {
-		return s.insertLogsPipelined(w, logs)
+		return s.insertLogsPipelined(w, logs, pause)
 	}
 	return s.LogDB.Transaction(func(tx *gorm.DB) error {
 		yielded := time.Now()

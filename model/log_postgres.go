@@ -29,7 +29,15 @@ const logInsertStatement = "sluice_insert_logs"
 // is sent before the previous one's result is read: the server always has
 // the next statement at hand, and the wait for a result, which parks the
 // flush in the network poller, is where requests run.
-func (s *Store) insertLogsPipelined(w *logInsert, logs []Log) error {
+//
+// With a positive pause each statement is sent only once the previous
+// one's result is in, and pause after it: the server executes the batch
+// in stretches of one statement (about 0.5 ms for 50 rows) instead of one
+// stretch for all (about 2 ms for 200). A database sharing a core with
+// the gateway's clients or upstreams - as on the bench machine, where a
+// bare mock's c=1 p99 rose from 0.15 to 1.7-1.9 ms beside the flush's
+// INSERTs - then delays them by a statement, not by a batch.
+func (s *Store) insertLogsPipelined(w *logInsert, logs []Log, pause time.Duration) error {
 	ctx := context.Background()
 	db, err := s.LogDB.DB()
 	if err != nil {
@@ -67,11 +75,14 @@ func (s *Store) insertLogsPipelined(w *logInsert, logs []Log) error {
 			if err := p.Flush(); err != nil {
 				return err // the pipeline and the connection are closed
 			}
-			if i > 0 {
+			if pause > 0 || i > 0 {
 				if rejected = statementResult(p); rejected != nil && !isServerError(rejected) {
 					_ = p.Close()
 					return rejected
 				}
+			}
+			if pause > 0 && i+w.rows < len(logs) && rejected == nil {
+				time.Sleep(pause)
 			}
 		}
 		if err := p.Sync(); err != nil {

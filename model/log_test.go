@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"gorm.io/gorm"
@@ -288,13 +289,17 @@ func TestInsertLogsAllOrNothing(t *testing.T) {
 	testdb.ForEachStore(t, func(t *testing.T, s *model.Store) {
 		restore := testdb.RejectLogContent(t, s.LogDB, "poison")
 		for _, at := range []int{60, 440} {
-			logs := logFixture(450)
-			logs[at].Content = "poison"
-			if err := s.InsertLogs(logs); err == nil {
-				t.Fatalf("InsertLogs succeeded despite the rejected row %d", at)
-			}
-			if n := scalar(t, s, "SELECT COUNT(*) FROM logs"); n != 0 {
-				t.Fatalf("%d rows left by a batch failed at row %d", n, at)
+			// Paced too: PostgreSQL then sends each statement once the
+			// previous one is done, still in one transaction.
+			for _, pause := range []time.Duration{0, time.Millisecond} {
+				logs := logFixture(450)
+				logs[at].Content = "poison"
+				if err := s.InsertLogsPaced(logs, pause); err == nil {
+					t.Fatalf("InsertLogsPaced(pause %v) succeeded despite the rejected row %d", pause, at)
+				}
+				if n := scalar(t, s, "SELECT COUNT(*) FROM logs"); n != 0 {
+					t.Fatalf("%d rows left by a batch failed at row %d (pause %v)", n, at, pause)
+				}
 			}
 		}
 		logs := logFixture(450)
@@ -302,8 +307,8 @@ func TestInsertLogsAllOrNothing(t *testing.T) {
 			t.Fatalf("InsertLogs after a failed batch: %v", err)
 		}
 		restore()
-		if err := s.InsertLogs(logs[10:]); err != nil {
-			t.Fatalf("InsertLogs once the row is accepted: %v", err)
+		if err := s.InsertLogsPaced(logs[10:], time.Millisecond); err != nil {
+			t.Fatalf("InsertLogsPaced once the row is accepted: %v", err)
 		}
 		if n := scalar(t, s, "SELECT COUNT(*) FROM logs"); n != 450 {
 			t.Fatalf("%d rows, want 450", n)

@@ -4,6 +4,7 @@ package service
 
 import (
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -122,6 +123,32 @@ func TestCheckpointFollowsTheFlushAside(t *testing.T) {
 			writeLogs(t, w, store, logChunk+1, w.Flush)
 			if len(nices) != 1 || nices[0] != tc.want {
 				t.Fatalf("checkpointed at nice values %v, want once at %d", nices, tc.want)
+			}
+		})
+	}
+}
+
+// On PostgreSQL a flush made while the CPUs had time to spare paces its
+// log statements (model.Store.InsertLogsPaced); a busy one sends each
+// batch in one pipeline. Both write every log.
+func TestQuietFlushPacesItsPostgresStatements(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		quiet bool
+	}{{"quiet", true}, {"busy", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			store := testdb.Store(t, model.DialectPostgres)
+			w := NewBatchWriter(store, false)
+			w.asideNow = func() bool { return tc.quiet }
+			w.logPause = 50 * time.Millisecond
+			start := time.Now()
+			// Two chunks of four 50-row statements: three pauses each.
+			writeLogs(t, w, store, 2*logChunk, w.Flush)
+			took := time.Since(start)
+			if paced := took >= 6*w.logPause; paced != tc.quiet {
+				t.Fatalf("the flush took %v: paced %v, want %v", took, paced, tc.quiet)
 			}
 		})
 	}
