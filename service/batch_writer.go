@@ -262,7 +262,8 @@ const logChunk = 200
 // Under load the flush stays on the scheduler's threads, with its fair
 // share. Should the thread starve all the same (the cores filled up
 // since), it hands the chunks it has not written back to the scheduler's
-// threads.
+// threads. pause goes to a database server's inserts (InsertLogsPaced);
+// the two never meet, aside being SQLite's.
 func (b *BatchWriter) insertLogsAside(logs *logQueue, aside bool, pause time.Duration) (written int, err error) {
 	if logs.len() == 0 || !aside {
 		return b.insertLogs(logs, 0, nil, pause)
