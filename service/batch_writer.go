@@ -51,9 +51,10 @@ type BatchWriter struct {
 	checkpointed    time.Time
 	checkpointEvery time.Duration
 
-	// asideNow and starvedCheck are the background thread's policy
-	// (insertLogsAside): idleAside and threadStarvedCheck but in tests.
-	asideNow     func() bool
+	// quietNow (Flush: SQLite's logs aside, a server's paced) and
+	// starvedCheck (insertLogsAside) are idleQuiet and threadStarvedCheck
+	// but in tests.
+	quietNow     func() bool
 	starvedCheck func() func() bool
 	// checkpointWAL is store.CheckpointWAL but in tests.
 	checkpointWAL func() error
@@ -94,7 +95,7 @@ func (b *BatchWriter) PendingLogs() int { return int(b.pending.Load()) }
 func NewBatchWriter(store *model.Store, immediate bool) *BatchWriter {
 	b := &BatchWriter{store: store, immediate: immediate, maxPending: DefaultMaxPending, checkpointEvery: walCheckpointEvery,
 		logPause: quietLogPause}
-	b.asideNow, b.starvedCheck = b.idleAside, threadStarvedCheck
+	b.quietNow, b.starvedCheck = b.idleQuiet, threadStarvedCheck
 	b.checkpointWAL = store.CheckpointWAL
 	b.reset()
 	return b
@@ -187,10 +188,10 @@ func (b *BatchWriter) Flush() error {
 	wrote := logs.len() > 0 || len(usage) > 0 || len(d.Users)+len(d.Tokens)+len(d.Channels) > 0
 	// Decided once, for the logs and the checkpoint alike, and only by a
 	// flush with something to write (an idle one reads no CPU times);
-	// asideNow last, so its meter measures the time since the previous
+	// quietNow last, so its meter measures the time since the previous
 	// flush that asked. With the CPUs idle enough, SQLite's logs go on the
 	// background thread and a database server's are paced.
-	quiet := wrote && !b.closing.Load() && b.asideNow()
+	quiet := wrote && !b.closing.Load() && b.quietNow()
 	aside := quiet && b.store.LogsInProcess()
 	var pause time.Duration
 	if quiet && !aside {
@@ -256,7 +257,7 @@ const logChunk = 200
 
 // insertLogsAside is insertLogs, on a background thread if aside (Flush
 // decides: SQLite writes the logs in this process and its CPUs sat idle
-// for at least asideAbove of the time since the last flush): requests
+// for at least quietAbove of the time since the last flush): requests
 // then get the core the moment they need it, not when the flush next
 // yields (at c=1 on one core a request could wait for a whole statement).
 // Under load the flush stays on the scheduler's threads, with its fair
@@ -308,15 +309,16 @@ func (b *BatchWriter) checkpointAside(aside bool) error {
 	return err
 }
 
-// asideAbove is the idle share of the process's CPUs above which the
-// flush writes its SQLite logs on a background thread. The niced thread
+// quietAbove is the idle share of the process's CPUs above which a flush
+// counts as quiet: it writes SQLite's logs on a background thread, or
+// paces a database server's (quietLogPause). The niced thread
 // gets the idle time plus what the flush itself used (its CPU is not idle
 // either way), so a margin suffices, and short of it - a saturated core,
 // or one a busy neighbour fills - it would starve. At c=1 on one core
 // sluice leaves 20-40 % idle; from c=16 on, next to none.
-const asideAbove = 0.1
+const quietAbove = 0.1
 
-func (b *BatchWriter) idleAside() bool { return b.idle.Share() >= asideAbove }
+func (b *BatchWriter) idleQuiet() bool { return b.idle.Share() >= quietAbove }
 
 // starvedBelow is the share of a chunk's wall time under which the
 // background thread counts as starved: at c=1 it gets 30-40 %, behind a

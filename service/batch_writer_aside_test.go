@@ -22,7 +22,7 @@ func asideWriter(t *testing.T, starvedAfter int) (*BatchWriter, *model.Store, *[
 	store := testdb.Store(t, model.DialectSQLite)
 	w := NewBatchWriter(store, false)
 	var nices []int
-	w.asideNow = func() bool { return true }
+	w.quietNow = func() bool { return true }
 	w.starvedCheck = func() func() bool {
 		asked := 0
 		return func() bool {
@@ -114,7 +114,7 @@ func TestCheckpointFollowsTheFlushAside(t *testing.T) {
 	}{{"aside", true, 19}, {"not aside", false, 0}} {
 		t.Run(tc.name, func(t *testing.T) {
 			w, store, _ := asideWriter(t, 1<<30)
-			w.asideNow = func() bool { return tc.aside }
+			w.quietNow = func() bool { return tc.aside }
 			var nices []int
 			w.checkpointWAL = func() error {
 				nices = append(nices, threadNiceNow(t))
@@ -141,7 +141,7 @@ func TestQuietFlushPacesItsPostgresStatements(t *testing.T) {
 			t.Parallel()
 			store := testdb.Store(t, model.DialectPostgres)
 			w := NewBatchWriter(store, false)
-			w.asideNow = func() bool { return tc.quiet }
+			w.quietNow = func() bool { return tc.quiet }
 			w.logPause = 50 * time.Millisecond
 			start := time.Now()
 			// Two chunks of four 50-row statements: three pauses each.
