@@ -239,12 +239,12 @@ const (
 
 // recycle keeps logs' arrays, all written, for the next interval.
 func (b *BatchWriter) recycle(logs logQueue) {
-	if cap(logs.recs) == 0 || cap(logs.recs) > maxSpareLogs || cap(logs.text) > maxSpareText {
+	if recs, text := logs.capacity(); recs == 0 || recs > maxSpareLogs || text > maxSpareText {
 		return
 	}
 	logs.reset()
 	b.mu.Lock()
-	if b.spareLogs.recs == nil {
+	if recs, _ := b.spareLogs.capacity(); recs == 0 {
 		b.spareLogs = logs
 	}
 	b.mu.Unlock()

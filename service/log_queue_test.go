@@ -2,6 +2,7 @@ package service
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"sluice/model"
@@ -82,6 +83,95 @@ func TestLogQueueAppendFromKeepsOrderAndTexts(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("log %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// TestLogQueueSpansBlocksAndKeepsThemInPlace queues enough logs for
+// several record blocks and text arenas, one log larger than an arena
+// among them, and checks every range (across block edges too) and that a
+// push never moved what was queued before it: the queue grows by blocks,
+// not by copying.
+func TestLogQueueSpansBlocksAndKeepsThemInPlace(t *testing.T) {
+	var q logQueue
+	var want []model.Log
+	push := func(l model.Log) {
+		q.push(&l)
+		want = append(want, l)
+	}
+	for i := range 700 {
+		push(queueTestLog(i))
+	}
+	firstRec, firstText := &q.recs[0][0], &q.text[0][0]
+	big := queueTestLog(700)
+	big.Content = strings.Repeat("x", queuedTextBlock+10)
+	push(big)
+	for i := 701; i < 3*queuedRecBlock+5; i++ {
+		l := queueTestLog(i)
+		l.Other = strings.Repeat("o", i%300)
+		push(l)
+	}
+	if &q.recs[0][0] != firstRec || &q.text[0][0] != firstText {
+		t.Fatal("queued logs moved when the queue grew")
+	}
+	if recs, _ := q.capacity(); q.len() != len(want) || recs != 4*queuedRecBlock {
+		t.Fatalf("len %d, record capacity %d; want %d in 4 blocks", q.len(), recs, len(want))
+	}
+	var dst []model.Log
+	edge := queuedRecBlock
+	for _, r := range [][2]int{{0, len(want)}, {edge - 1, edge + 1}, {699, 702}, {2*edge - 3, 3*edge + 2}, {len(want) - 1, len(want)}} {
+		dst = q.logs(r[0], r[1], dst)
+		if len(dst) != r[1]-r[0] {
+			t.Fatalf("logs(%d, %d): %d logs", r[0], r[1], len(dst))
+		}
+		for i, got := range dst {
+			if got != want[r[0]+i] {
+				t.Fatalf("logs(%d, %d)[%d] differs from what was pushed (user %d, want %d)", r[0], r[1], i, got.UserID, want[r[0]+i].UserID)
+			}
+		}
+	}
+}
+
+// TestLogQueueRefillsItsBlocksWithoutAllocating: after reset, a queue
+// takes as many logs again into the blocks it kept, and drops the arena
+// of a single large log.
+func TestLogQueueRefillsItsBlocksWithoutAllocating(t *testing.T) {
+	var q logQueue
+	logs := make([]model.Log, 2000)
+	for i := range logs {
+		logs[i] = queueTestLog(i)
+	}
+	big := queueTestLog(-1)
+	big.Content = strings.Repeat("y", 2*queuedTextBlock)
+	q.push(&big)
+	bigArena := cap(q.text[0])
+	for i := range logs {
+		q.push(&logs[i])
+	}
+	recs, text := q.capacity()
+	q.reset()
+	if q.len() != 0 {
+		t.Fatalf("len %d after reset", q.len())
+	}
+	if _, kept := q.capacity(); bigArena <= queuedTextBlock || kept != text-bigArena {
+		t.Fatalf("reset kept %d bytes of arenas, want %d (all but the large log's %d)", kept, text-bigArena, bigArena)
+	}
+	allocs := testing.AllocsPerRun(5, func() {
+		q.reset()
+		for i := range logs {
+			q.push(&logs[i])
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("refilling a reset queue allocated %v times, want 0", allocs)
+	}
+	if r, _ := q.capacity(); r != recs {
+		t.Fatalf("record capacity %d after refills, want %d", r, recs)
+	}
+	got := q.logs(0, q.len(), nil)
+	for i := range logs {
+		if got[i] != logs[i] {
+			t.Fatalf("log %d differs after refills", i)
 		}
 	}
 }
