@@ -244,7 +244,7 @@ func (b *BatchWriter) recycle(logs logQueue) {
 	}
 	logs.reset()
 	b.mu.Lock()
-	if recs, _ := b.spareLogs.capacity(); recs == 0 {
+	if len(b.spareLogs.recs) == 0 {
 		b.spareLogs = logs
 	}
 	b.mu.Unlock()
