@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -503,5 +504,45 @@ func TestProbeIntervalChangeIsObeyedAtOnce(t *testing.T) {
 			t.Fatal("the shortened interval was not obeyed within 5 s")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// flushSpy is a ResponseRecorder that notes, at each flush, how many logs
+// the batch writer held: what was charged by the time the client had its
+// answer.
+type flushSpy struct {
+	*httptest.ResponseRecorder
+	writer      *service.BatchWriter
+	logsAtFlush []int
+	bodyAtFlush []int
+}
+
+func (s *flushSpy) Flush() {
+	s.logsAtFlush = append(s.logsAtFlush, s.writer.PendingLogs())
+	s.bodyAtFlush = append(s.bodyAtFlush, s.Body.Len())
+	s.ResponseRecorder.Flush()
+}
+
+func TestAnswerIsSentWholeBeforeItsChargeAndChargedWhenRelayReturns(t *testing.T) {
+	f := newFixture(t, 1_000_000)
+	up := newUpstream(t, answer(200, chatOK))
+	f.addChannel(t, up.URL, 0)
+	f.load(t)
+
+	spy := &flushSpy{ResponseRecorder: httptest.NewRecorder(), writer: f.engine.Writer}
+	if err := f.engine.Relay(context.Background(), spy, f.request(t, chatBody)); err != nil {
+		t.Fatalf("relay: %v", err)
+	}
+	// No Tasks.Wait: the charge must be queued by the time Relay returns.
+	if got := f.engine.Writer.PendingLogs(); got != 1 {
+		t.Fatalf("logs queued when Relay returned: %d, want 1", got)
+	}
+	body := spy.Body.String()
+	if len(spy.logsAtFlush) == 0 || spy.logsAtFlush[0] != 0 || spy.bodyAtFlush[0] != len(body) {
+		t.Fatalf("first flush saw %v queued logs and %v body bytes, want 0 logs and the whole %d-byte answer",
+			spy.logsAtFlush, spy.bodyAtFlush, len(body))
+	}
+	if cl := spy.Header().Get("Content-Length"); cl != strconv.Itoa(len(body)) {
+		t.Fatalf("Content-Length %q for a %d-byte answer", cl, len(body))
 	}
 }

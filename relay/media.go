@@ -256,10 +256,7 @@ func (e *Engine) mediaAttempt(ctx context.Context, w http.ResponseWriter, req *R
 	if ctype == "" {
 		ctype = "application/json"
 	}
-	w.Header().Set("Content-Type", ctype)
-	w.WriteHeader(http.StatusOK)
-	tr.ttfb = time.Since(req.Start)
-	_, _ = w.Write(body) // a client gone now is still charged: the upstream did the work
+	writeAnswer(w, ctype, body, req, tr)
 	return out, true, nil
 }
 
