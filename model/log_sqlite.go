@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"runtime"
 	"strings"
 	"time"
 	"unsafe"
@@ -148,14 +147,18 @@ func (e *sqliteEngine) insertLog(stmt uintptr, texts *sqliteTextBuffer, l *Log) 
 			return e.error(rc, "bind")
 		}
 	}
-	for i, t := range texts.fill(l) {
-		// Static: the buffer stays as it is until the next log's binds.
+	c, bound, err := texts.fill(l)
+	if err != nil {
+		return err
+	}
+	defer libc.Xfree(e.tls, c)
+	for i, t := range bound {
+		// Static: the copy stays as it is until the statement has stepped.
 		if rc := sqlite3.Xsqlite3_bind_text(e.tls, stmt, int32(len(values)+i+1), t.p, t.n, 0); rc != sqlite3.SQLITE_OK {
 			return e.error(rc, "bind")
 		}
 	}
 	rc := sqlite3.Xsqlite3_step(e.tls, stmt)
-	runtime.KeepAlive(texts.buf)
 	// reset returns the step's error again; the step's code says it.
 	sqlite3.Xsqlite3_reset(e.tls, stmt)
 	if rc != sqlite3.SQLITE_DONE {
@@ -203,12 +206,11 @@ func (e *sqliteEngine) error(rc int32, doing string) error {
 		libc.GoString(sqlite3.Xsqlite3_errmsg(e.tls, e.db)), rc)
 }
 
-// sqliteTextBuffer holds one log's texts for their static binds: bound
-// texts are read in place when the statement steps, so the buffer is not
-// touched again before the next log's binds. It is Go memory on the heap,
-// which the collector neither moves nor frees while the buffer refers to
-// it (a stack object could move under an address held as a uintptr, so
-// the size is never a constant the compiler could place on the stack).
+// sqliteTextBuffer gathers one log's texts for one copy into the engine's
+// heap. The engine reads a bound text by its address, and only there may
+// an address point: Go memory handed over as a number would be read
+// behind the collector's back (the race detector's pointer checks stop
+// the program on it).
 type sqliteTextBuffer struct{ buf []byte }
 
 // sqliteText is where one bound text starts and how long it is.
@@ -217,27 +219,25 @@ type sqliteText struct {
 	n int32
 }
 
-// fill copies l's texts (logTexts) into the buffer and returns where each
-// starts.
-func (b *sqliteTextBuffer) fill(l *Log) [7]sqliteText {
+// fill copies l's texts (logTexts) into one block of the engine's heap,
+// which the caller frees once the statement has stepped, and returns it
+// and where each text starts.
+func (b *sqliteTextBuffer) fill(l *Log) (uintptr, [7]sqliteText, error) {
 	texts := logTexts(l)
-	need := 1 // never zero: an empty text still needs an address
+	b.buf = b.buf[:0]
 	for _, s := range texts {
-		need += len(s)
+		b.buf = append(b.buf, s...)
 	}
-	if need > cap(b.buf) {
-		b.buf = make([]byte, max(need, 2*cap(b.buf), minTextBuffer))
-	}
-	b.buf = b.buf[:cap(b.buf)]
-	base := uintptr(unsafe.Pointer(unsafe.SliceData(b.buf)))
 	var out [7]sqliteText
-	off := 0
-	for i, s := range texts {
-		out[i] = sqliteText{p: base + uintptr(off), n: int32(len(s))}
-		off += copy(b.buf[off:], s)
+	// CString copies the bytes and reads nothing after it returns.
+	c, err := libc.CString(unsafe.String(unsafe.SliceData(b.buf), len(b.buf)))
+	if err != nil {
+		return 0, out, err
 	}
-	return out
+	off := uintptr(0)
+	for i, s := range texts {
+		out[i] = sqliteText{p: c + off, n: int32(len(s))}
+		off += uintptr(len(s))
+	}
+	return c, out, nil
 }
-
-// minTextBuffer is a variable so that no buffer's size is a constant.
-var minTextBuffer = 4096
