@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,15 +29,7 @@ func ledgerFixture(t *testing.T, quota, remain int64, unlimited bool) (*Cache, *
 
 func ledgerFixtureTB(t testing.TB, quota, remain int64, unlimited bool) (*Cache, *UserEntry, *TokenEntry) {
 	t.Helper()
-	db, err := Open("", filepath.Join(t.TempDir(), "s.db"), PoolConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cipher, _ := common.NewCipher("x")
-	store := NewStore(db, db, cipher)
-	if err := store.Migrate(); err != nil {
-		t.Fatal(err)
-	}
+	store := sqliteStore(t)
 	u := &User{Username: "u", Password: "x", Role: 1, Status: 1, Quota: quota}
 	if err := store.CreateUser(u); err != nil {
 		t.Fatal(err)

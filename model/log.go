@@ -192,7 +192,7 @@ func (s *Store) InsertLogsPaced(logs []Log, pause time.Duration) error {
 		return s.insertLogsPipelined(w, logs, pause)
 	}
 	if w.inProcess {
-		if err := s.insertLogsSQLite(logs); !errors.Is(err, errNoSQLiteHandle) {
+		if err := s.insertLogsSQLite(w.head, logs); !errors.Is(err, errNoSQLiteHandle) {
 			return err
 		}
 	}

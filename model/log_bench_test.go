@@ -9,23 +9,23 @@ import (
 	"sluice/internal/cputime"
 )
 
-// benchLogStore returns a migrated store on a fresh SQLite file.
-func benchLogStore(b *testing.B) *Store {
-	b.Helper()
-	db, err := Open("", filepath.Join(b.TempDir(), "s.db"), PoolConfig{})
+// sqliteStore returns a migrated store on a fresh SQLite file.
+func sqliteStore(tb testing.TB) *Store {
+	tb.Helper()
+	db, err := Open("", filepath.Join(tb.TempDir(), "s.db"), PoolConfig{})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	cipher, _ := common.NewCipher("x")
 	store := NewStore(db, db, cipher)
 	if err := store.Migrate(); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return store
 }
 
 func BenchmarkInsertLogsSQLite(b *testing.B) {
-	store := benchLogStore(b)
+	store := sqliteStore(b)
 	logs := make([]Log, 200)
 	b.ReportAllocs()
 	cpu := cputime.Used()
@@ -46,7 +46,7 @@ func BenchmarkInsertLogsSQLite(b *testing.B) {
 // keys, a unique request id), so index inserts land all over deeper
 // B-trees rather than appending to one small page.
 func BenchmarkInsertLogsSQLite100k(b *testing.B) {
-	store := benchLogStore(b)
+	store := sqliteStore(b)
 	// One statement fills the table, so the set-up costs the same whatever
 	// InsertLogs does; the columns are spelled out because the benchmark
 	// also runs against older schemas.

@@ -59,11 +59,12 @@ func sqliteConnHandle(driverConn any) (db uintptr, tls *libc.TLS, ok bool) {
 var errNoSQLiteHandle = errors.New("no SQLite handle in this driver's connection")
 
 // insertLogsSQLite writes logs in one transaction through the engine's API
-// on one of s.LogDB's connections, letting requests run every
+// on one of s.LogDB's connections, one row at a time after head (logInsert's
+// "INSERT INTO logs (…) VALUES "), letting requests run every
 // sqliteLogRows logs (yieldToRequests). It returns errNoSQLiteHandle,
 // having written nothing, when it cannot reach a driver's connection it
 // knows.
-func (s *Store) insertLogsSQLite(logs []Log) error {
+func (s *Store) insertLogsSQLite(head string, logs []Log) error {
 	sqlDB, err := s.LogDB.DB()
 	if err != nil {
 		return fmt.Errorf("%w: %v", errNoSQLiteHandle, err) // a pool gorm cannot unwrap: plain statements
@@ -79,7 +80,7 @@ func (s *Store) insertLogsSQLite(logs []Log) error {
 			return errNoSQLiteHandle
 		}
 		e := &sqliteEngine{tls: tls, db: db}
-		err := e.insertLogs(logs)
+		err := e.insertLogs(head, logs)
 		if sqlite3.Xsqlite3_get_autocommit(tls, db) == 0 {
 			// A transaction left open (its ROLLBACK failed too) must not
 			// reach the next user of this connection: database/sql drops
@@ -100,7 +101,7 @@ type sqliteEngine struct {
 // INSERT stepped per log, requests let in every sqliteLogRows logs
 // (yieldToRequests). A prepared statement of sqliteLogRows rows measured
 // the same CPU, so the simpler one.
-func (e *sqliteEngine) insertLogs(logs []Log) (err error) {
+func (e *sqliteEngine) insertLogs(head string, logs []Log) (err error) {
 	if err := e.exec("BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
@@ -112,8 +113,7 @@ func (e *sqliteEngine) insertLogs(logs []Log) (err error) {
 			err = errors.Join(err, e.exec("ROLLBACK"))
 		}
 	}()
-	stmt, err := e.prepare("INSERT INTO logs (" + strings.Replace(logInsertCols, "%s", `"group"`, 1) +
-		") VALUES (" + strings.Repeat("?,", logColumns-1) + "?)")
+	stmt, err := e.prepare(head + "(" + strings.Repeat("?,", logColumns-1) + "?)")
 	if err != nil {
 		return err
 	}

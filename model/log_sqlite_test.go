@@ -3,32 +3,15 @@ package model
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"sluice/common"
 )
-
-func sqliteLogStore(t *testing.T) *Store {
-	t.Helper()
-	db, err := Open("", filepath.Join(t.TempDir(), "s.db"), PoolConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cipher, _ := common.NewCipher("x")
-	s := NewStore(db, db, cipher)
-	if err := s.Migrate(); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // The pinned driver's connection is the one sqliteConnHandle knows: if a
 // driver upgrade changes it, SQLite's log inserts would fall back to plain
-// statements (twice the CPU) without a word, so this fails instead.
+// statements (parsed on every exec) without a word, so this fails instead.
 func TestSQLiteConnHandleReadsThePinnedDriver(t *testing.T) {
-	s := sqliteLogStore(t)
+	s := sqliteStore(t)
 	sqlDB, err := s.LogDB.DB()
 	if err != nil {
 		t.Fatal(err)
@@ -59,18 +42,21 @@ func TestSQLiteConnHandleReadsThePinnedDriver(t *testing.T) {
 	}
 }
 
+// sqliteLogHead is InsertLogs' statement head on SQLite.
+var sqliteLogHead = newLogInsert(DialectSQLite).head
+
 // Logs written through the engine's API land whole, in order, and a batch
 // the database refuses part of leaves nothing and the connection usable
 // (the rest of the contract runs on every database in log_test.go).
 func TestInsertLogsSQLiteThroughTheEngine(t *testing.T) {
-	s := sqliteLogStore(t)
+	s := sqliteStore(t)
 	logs := make([]Log, 3*sqliteLogRows+5) // several yields
 	for i := range logs {
 		logs[i] = Log{UserID: i + 1, CreatedAt: int64(1_700_000_000 + i), Type: 2, Quota: int64(i) * 3,
 			IsStream: i%2 == 0, ChannelID: 4, Username: "u", ModelName: "m", Group: "default",
 			RequestID: "r" + strings.Repeat("x", i), Other: `{"i":1}`, Content: strings.Repeat("é", i*50)}
 	}
-	if err := s.insertLogsSQLite(logs); err != nil {
+	if err := s.insertLogsSQLite(sqliteLogHead, logs); err != nil {
 		t.Fatalf("insertLogsSQLite: %v", err)
 	}
 	var got []Log
@@ -94,7 +80,7 @@ func TestInsertLogsSQLiteThroughTheEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := append(append([]Log(nil), logs...), Log{Content: "refused"})
-	err := s.insertLogsSQLite(bad)
+	err := s.insertLogsSQLite(sqliteLogHead, bad)
 	if err == nil || !strings.Contains(err.Error(), "refused by the test") || errors.Is(err, errNoSQLiteHandle) {
 		t.Fatalf("a refused log: err %v", err)
 	}
@@ -106,7 +92,7 @@ func TestInsertLogsSQLiteThroughTheEngine(t *testing.T) {
 	if err := s.LogDB.Exec("DROP TRIGGER refuse").Error; err != nil {
 		t.Fatalf("after the refused batch: %v", err)
 	}
-	if err := s.insertLogsSQLite(logs[:2]); err != nil {
+	if err := s.insertLogsSQLite(sqliteLogHead, logs[:2]); err != nil {
 		t.Fatalf("the next batch: %v", err)
 	}
 }
