@@ -180,10 +180,10 @@ func (d *convertingDecoder) Release() {
 	}
 }
 
-// ExtraTokens forwards the channel decoder's text overflow, if any.
-func (d *convertingDecoder) ExtraTokens() int {
+// ExtraBytes forwards the channel decoder's text overflow, if any.
+func (d *convertingDecoder) ExtraBytes() int {
 	if o, ok := d.native.(channel.TextOverflow); ok {
-		return o.ExtraTokens()
+		return o.ExtraBytes()
 	}
 	return 0
 }

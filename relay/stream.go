@@ -222,10 +222,26 @@ func streamOutcome(c *call, w http.ResponseWriter, dec channel.StreamDecoder, st
 	}
 	res.usage, res.estimated = countLocally(c.info, upReqBody(c.req), text), true
 	if o, ok := dec.(channel.TextOverflow); ok {
-		res.usage.CompletionTokens += o.ExtraTokens()
-		res.usage.TotalTokens += o.ExtraTokens()
+		extra := overflowTokens(o.ExtraBytes(), len(text), res.usage.CompletionTokens)
+		res.usage.CompletionTokens += extra
+		res.usage.TotalTokens += extra
 	}
 	return res, true, nil
+}
+
+// overflowTokens estimates the tokens of the extra bytes a stream produced
+// past the kept text, at the rate the kept text (keptBytes long, counted as
+// keptTokens) showed: a language's bytes per token vary from about 1.5 to
+// over 4, so a fixed rate would undercharge some of them. Rounded up; 4
+// bytes per token when nothing was kept to measure.
+func overflowTokens(extra, keptBytes, keptTokens int) int {
+	if extra <= 0 {
+		return 0
+	}
+	if keptBytes <= 0 || keptTokens <= 0 {
+		return (extra + 3) / 4
+	}
+	return int((int64(extra)*int64(keptTokens) + int64(keptBytes) - 1) / int64(keptBytes))
 }
 
 // transportError classifies a send or read failure, using the cause the

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"sluice/relay/channel"
 	relaycommon "sluice/relay/common"
+	"sluice/relay/tokenizer"
 )
 
 // flushHeaders flushes on another goroutine; what the flush returns or
@@ -297,5 +299,61 @@ func TestMediaStreamHasTheEventStreamHeaders(t *testing.T) {
 		if got := rec.Header().Get(name); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
 		}
+	}
+}
+
+func TestOverflowTokens(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name                         string
+		extra, keptBytes, keptTokens int
+		want                         int
+	}{
+		{"nothing past the cap", 0, 65536, 16000, 0},
+		{"the kept text's rate", 30000, 60000, 20000, 10000},
+		{"rounded up", 10, 3, 1, 4},
+		{"nothing kept to measure: 4 bytes a token", 10, 0, 0, 3},
+		{"kept text counted as no tokens", 8, 100, 0, 2},
+		{"a large overflow does not overflow", 1 << 40, 1 << 16, 1 << 16, 1 << 40},
+	}
+	for _, tt := range tests {
+		if got := overflowTokens(tt.extra, tt.keptBytes, tt.keptTokens); got != tt.want {
+			t.Errorf("%s: overflowTokens(%d, %d, %d) = %d, want %d", tt.name, tt.extra, tt.keptBytes, tt.keptTokens, got, tt.want)
+		}
+	}
+}
+
+// A long stream that reports no usage is charged for its whole text, not
+// just the kept prefix: the rest is counted at the prefix's own bytes per
+// token. This Chinese text runs at 2.3 bytes a token where English runs
+// near 4: a fixed 4 undercharged it by a third.
+func TestLongStreamWithoutUsageIsChargedForItsWholeText(t *testing.T) {
+	f := newFixture(t, 1_000_000_000)
+	sentence := "今天天气很好，我们一起去公园散步，然后在湖边喝茶聊天。"
+	piece := strings.Repeat(sentence, 20)
+	var chunks []string
+	var whole strings.Builder
+	for whole.Len() < 4*channel.MaxKeptText {
+		chunks = append(chunks, `{"id":"1","choices":[{"index":0,"delta":{"content":"`+piece+`"}}]}`)
+		whole.WriteString(piece)
+	}
+	chunks = append(chunks, "[DONE]")
+	up := newUpstream(t, streamChunks(chunks...))
+	f.addChannel(t, up.URL, 0)
+	f.load(t)
+	body := `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	if err := f.engine.Relay(context.Background(), httptest.NewRecorder(), f.request(t, body)); err != nil {
+		t.Fatal(err)
+	}
+	f.engine.Tasks.Wait()
+	prompt := tokenizer.CountChatPrompt("m", []byte(body))
+	completion := (1_000_000_000 - f.user.Quota.Load() - int64(prompt)) / 2 // completion ratio 2
+	counted := int64(tokenizer.CountText("m", whole.String()))
+	if diff := completion - counted; diff < -counted/100 || diff > counted/100 {
+		t.Fatalf("charged %d completion tokens for a text of %d tokens (%d bytes)", completion, counted, whole.Len())
+	}
+	kept := tokenizer.CountText("m", whole.String()[:channel.MaxKeptText])
+	if fixed := int64(kept + (whole.Len()-channel.MaxKeptText+3)/4); fixed > counted*9/10 {
+		t.Fatalf("the text is not one a fixed 4 bytes a token undercounts (%d of %d): the test shows nothing", fixed, counted)
 	}
 }

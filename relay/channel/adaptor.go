@@ -47,9 +47,9 @@ type StreamDecoder interface {
 }
 
 // TextOverflow is implemented by stream decoders that keep only a bounded
-// prefix of the generated text: ExtraTokens estimates the rest.
+// prefix of the generated text: ExtraBytes is the length of the rest.
 type TextOverflow interface {
-	ExtraTokens() int
+	ExtraBytes() int
 }
 
 // Framed is implemented by stream decoders whose Decode output is complete

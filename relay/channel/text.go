@@ -7,8 +7,13 @@ import (
 
 // MaxKeptText bounds the generated text a stream keeps for counting tokens
 // locally (used only when the upstream reports no usage). Past it only the
-// byte count grows, so a 10 MB stream does not hold 10 MB.
-const MaxKeptText = 256 << 10
+// byte count grows, so a 10 MB stream does not hold 10 MB, and the rest is
+// counted at the kept text's own bytes per token (relay's streamOutcome).
+// 64 KB is some 15,000 tokens, a sample that pins that rate; at 256 KB
+// every long stream held 192 KB more until its end (the 10 MB stream's
+// RSS added, two streams after a warm-up: 0.64-0.78 MB → 0.45-0.58 in
+// six alternated pairs).
+const MaxKeptText = 64 << 10
 
 // textBlock is the size of the blocks the kept text is stored in once it
 // outgrows its first block. One growing buffer would be copied at every
@@ -92,9 +97,8 @@ func (k *TextKeeper) String() string {
 	return sb.String()
 }
 
-// ExtraTokens estimates the tokens of the text beyond the cap, at 4 bytes
-// per token.
-func (k *TextKeeper) ExtraTokens() int { return (k.extra + 3) / 4 }
+// ExtraBytes is how much text came past the cap, counted but not kept.
+func (k *TextKeeper) ExtraBytes() int { return k.extra }
 
 // Release gives the whole blocks back for later streams and empties the
 // keeper. Strings String returned earlier stay valid (they are copies).

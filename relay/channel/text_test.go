@@ -36,11 +36,11 @@ func TestTextKeeper(t *testing.T) {
 			if got := k.String(); got != kept {
 				t.Fatalf("kept %d bytes, want %d (or the content differs)", len(got), len(kept))
 			}
-			if want := (len(all) - len(kept) + 3) / 4; k.ExtraTokens() != want {
-				t.Fatalf("extra tokens %d, want %d", k.ExtraTokens(), want)
+			if want := len(all) - len(kept); k.ExtraBytes() != want {
+				t.Fatalf("extra bytes %d, want %d", k.ExtraBytes(), want)
 			}
 			k.Release()
-			if k.String() != "" || k.ExtraTokens() != 0 {
+			if k.String() != "" || k.ExtraBytes() != 0 {
 				t.Fatal("a released keeper still has text")
 			}
 			// Released blocks come back dirty: what they held must not

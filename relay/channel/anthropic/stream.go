@@ -111,8 +111,8 @@ func (d *streamDecoder) Usage() *relaycommon.Usage {
 	return &d.usage
 }
 
-func (d *streamDecoder) Text() string     { return d.text.String() }
-func (d *streamDecoder) ExtraTokens() int { return d.text.ExtraTokens() }
+func (d *streamDecoder) Text() string    { return d.text.String() }
+func (d *streamDecoder) ExtraBytes() int { return d.text.ExtraBytes() }
 
 // Release implements channel.Releaser.
 func (d *streamDecoder) Release() { d.text.Release() }

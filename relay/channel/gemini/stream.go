@@ -67,7 +67,7 @@ func (d *streamDecoder) Decode(ev sse.Event) ([]byte, bool, *relayerr.Error) {
 func (d *streamDecoder) CompleteAtEOF() bool       { return d.finished }
 func (d *streamDecoder) Usage() *relaycommon.Usage { return d.usage }
 func (d *streamDecoder) Text() string              { return d.text.String() }
-func (d *streamDecoder) ExtraTokens() int          { return d.text.ExtraTokens() }
+func (d *streamDecoder) ExtraBytes() int           { return d.text.ExtraBytes() }
 
 // Release implements channel.Releaser.
 func (d *streamDecoder) Release() { d.text.Release() }

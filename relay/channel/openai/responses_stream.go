@@ -73,7 +73,7 @@ func (d *responsesDecoder) Framed()                   {}
 func (d *responsesDecoder) CompleteAtEOF() bool       { return d.complete }
 func (d *responsesDecoder) Usage() *relaycommon.Usage { return d.usage }
 func (d *responsesDecoder) Text() string              { return d.text.String() }
-func (d *responsesDecoder) ExtraTokens() int          { return d.text.ExtraTokens() }
+func (d *responsesDecoder) ExtraBytes() int           { return d.text.ExtraBytes() }
 
 // Release implements channel.Releaser.
 func (d *responsesDecoder) Release() { d.text.Release() }

@@ -240,17 +240,16 @@ func (d *streamDecoder) Usage() *relaycommon.Usage {
 }
 
 // Text returns the generated text kept for local counting (at most
-// maxKeptText bytes; ExtraTokens covers the rest).
+// MaxKeptText bytes; ExtraBytes measures the rest).
 func (d *streamDecoder) Text() string {
 	d.readUnread()
 	return d.text.String()
 }
 
-// ExtraTokens estimates the tokens of text beyond the kept cap, at 4
-// bytes per token.
-func (d *streamDecoder) ExtraTokens() int {
+// ExtraBytes is the length of the text beyond the kept cap.
+func (d *streamDecoder) ExtraBytes() int {
 	d.readUnread()
-	return d.text.ExtraTokens()
+	return d.text.ExtraBytes()
 }
 
 // Release implements channel.Releaser.

@@ -105,8 +105,8 @@ func TestStreamDecoderKeepsBoundedText(t *testing.T) {
 	if len(d.Text()) != channel.MaxKeptText {
 		t.Fatalf("kept %d bytes, want the cap %d", len(d.Text()), channel.MaxKeptText)
 	}
-	if want := (1_000_000 - channel.MaxKeptText + 3) / 4; d.ExtraTokens() != want {
-		t.Fatalf("extra tokens %d, want %d", d.ExtraTokens(), want)
+	if want := 1_000_000 - channel.MaxKeptText; d.ExtraBytes() != want {
+		t.Fatalf("extra bytes %d, want %d", d.ExtraBytes(), want)
 	}
 }
 
@@ -211,8 +211,14 @@ func TestStreamDecoderKeepsTextInOrderPastTheUnreadBound(t *testing.T) {
 	if d.Usage() != nil {
 		t.Fatal("usage from nowhere")
 	}
-	if got := d.Text(); got != want.String() {
-		t.Fatalf("text out of order or incomplete:\n got %.200q\nwant %.200q", got, want.String())
+	// The cap cuts the text inside the fourth large chunk.
+	all := want.String()
+	kept := all[:min(len(all), channel.MaxKeptText)]
+	if got := d.Text(); got != kept {
+		t.Fatalf("text out of order or incomplete:\n got %.200q\nwant %.200q", got, kept)
+	}
+	if d.ExtraBytes() != len(all)-len(kept) {
+		t.Fatalf("extra bytes %d, want %d", d.ExtraBytes(), len(all)-len(kept))
 	}
 }
 
