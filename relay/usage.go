@@ -45,16 +45,26 @@ func gjsonText(body []byte) string {
 	return sb.String()
 }
 
-func ff(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
-
-// logContent is the human summary of how a request was priced.
+// logContent is the human summary of how a request was priced. It runs
+// once per request, so it is written into one buffer: concatenating
+// strconv.FormatFloat's strings made three allocations.
 func logContent(p helper.PriceData) string {
+	b := make([]byte, 0, 128)
 	if p.UsePrice {
-		return "model price " + ff(p.ModelPrice) + ", group ratio " + ff(p.GroupRatio)
+		b = appendRatio(append(b, "model price "...), p.ModelPrice)
+		b = appendRatio(append(b, ", group ratio "...), p.GroupRatio)
+		return string(b)
 	}
-	return "model ratio " + ff(p.ModelRatio) + ", completion ratio " + ff(p.CompletionRatio) +
-		", cache ratio " + ff(p.CacheRatio) + ", group ratio " + ff(p.GroupRatio)
+	b = appendRatio(append(b, "model ratio "...), p.ModelRatio)
+	b = appendRatio(append(b, ", completion ratio "...), p.CompletionRatio)
+	b = appendRatio(append(b, ", cache ratio "...), p.CacheRatio)
+	b = appendRatio(append(b, ", group ratio "...), p.GroupRatio)
+	return string(b)
 }
+
+// appendRatio writes v as the shortest decimal that reads back as v,
+// never in exponent form.
+func appendRatio(b []byte, v float64) []byte { return strconv.AppendFloat(b, v, 'f', -1, 64) }
 
 // logOther is the machine-readable pricing detail kept in a log's other.
 // It runs once per request, so the common (non-media) case is written

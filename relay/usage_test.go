@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"strconv"
 	"testing"
 
 	relaycommon "sluice/relay/common"
@@ -32,6 +33,40 @@ func TestLogOtherMatchesTheMapEncoding(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The log's pricing summary reads as operators and scripts know it: each
+// ratio as its shortest decimal, never in exponent form.
+func TestLogContentSpellsEachRatio(t *testing.T) {
+	ff := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	for _, p := range []helper.PriceData{
+		{ModelRatio: 1.25, CompletionRatio: 4, CacheRatio: 0.5, GroupRatio: 1},
+		{ModelRatio: 1e-7, CompletionRatio: 3e21, CacheRatio: 0.1 + 0.2, GroupRatio: 0},
+		{ModelRatio: 123456.789, CompletionRatio: 1.0 / 3, CacheRatio: 1e300, GroupRatio: 2.5e-300},
+		{UsePrice: true, ModelPrice: 0.04, GroupRatio: 0.8},
+		{UsePrice: true, ModelPrice: 1e22, GroupRatio: 1.0 / 3},
+	} {
+		want := "model ratio " + ff(p.ModelRatio) + ", completion ratio " + ff(p.CompletionRatio) +
+			", cache ratio " + ff(p.CacheRatio) + ", group ratio " + ff(p.GroupRatio)
+		if p.UsePrice {
+			want = "model price " + ff(p.ModelPrice) + ", group ratio " + ff(p.GroupRatio)
+		}
+		if got := logContent(p); got != want {
+			t.Errorf("logContent(%+v)\n got %q\nwant %q", p, got, want)
+		}
+	}
+	if got := logContent(helper.PriceData{ModelRatio: 2.5, CompletionRatio: 4, CacheRatio: 0.1, GroupRatio: 1}); got !=
+		"model ratio 2.5, completion ratio 4, cache ratio 0.1, group ratio 1" {
+		t.Errorf("logContent = %q", got)
+	}
+}
+
+func BenchmarkLogContent(b *testing.B) {
+	p := helper.PriceData{ModelRatio: 1.25, CompletionRatio: 4, CacheRatio: 0.5, GroupRatio: 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = logContent(p)
 	}
 }
 
