@@ -16,6 +16,14 @@ import (
 type creditBuffer struct {
 	delay time.Duration
 
+	// sending is held by a flush from taking the queue until Redis has
+	// answered. A flush that found the queue empty returned at once while
+	// another (the timer's) could still be sending, so shutdown's
+	// FlushCredits could let go of Redis with a credit on its way; now a
+	// flush returns only once every credit queued before it has been
+	// sent, whichever flush carried it.
+	sending sync.Mutex
+
 	mu      sync.Mutex
 	users   map[int]int64
 	tokens  map[int]int64
@@ -89,9 +97,11 @@ func (c *Cache) FlushCredits(ctx context.Context) {
 	c.flushCredits(ctx)
 }
 
-// flushCredits sends the queued credits.
+// flushCredits sends the queued credits, after any flush on its way.
 func (c *Cache) flushCredits(ctx context.Context) {
 	b := &c.credits
+	b.sending.Lock()
+	defer b.sending.Unlock()
 	b.mu.Lock()
 	users, tokens, entries := b.users, b.tokens, b.entries
 	b.users, b.tokens, b.entries = nil, nil, nil
