@@ -310,8 +310,12 @@ func (c *Cache) TakeQuota(ctx context.Context, u *UserEntry, t *TokenEntry, amou
 			if err == nil && res[0] == 1 {
 				ext = res[3]
 			}
-			if stale, staleLimited := c.fillLease(u, t, limited, ext, wanted); stale > 0 {
+			stale, staleLimited, excess := c.fillLease(u, t, limited, ext, wanted)
+			if stale > 0 {
 				c.giveBack(ctx, u, t, staleLimited, stale)
+			}
+			if excess > 0 {
+				c.giveBack(ctx, u, t, limited, excess)
 			}
 		}
 		if err == nil && res[0] != 1 && c.foldBack(ctx, u, t) {

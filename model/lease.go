@@ -160,8 +160,12 @@ func beginFill(t *TokenEntry, amount int64) int64 {
 // fillLease ends a top-up, adding ext (what the script took beyond the
 // reservation, possibly 0) and setting the lease's cap to wanted (kept as
 // it is when 0). A lease taken the other way (the key's limit was switched
-// meanwhile) is returned, to go back to Redis.
-func (c *Cache) fillLease(u *UserEntry, t *TokenEntry, limited bool, ext, wanted int64) (stale int64, staleLimited bool) {
+// meanwhile) is returned as stale, and what passes the cap as excess
+// (taken the same way as the lease), both to go back to Redis: a top-up
+// sized when it started can land on a lease that another one filled
+// meanwhile, and leases held far past their cap made another instance
+// refuse what this one held (TestLeasesNeverOverspendAcrossInstances).
+func (c *Cache) fillLease(u *UserEntry, t *TokenEntry, limited bool, ext, wanted int64) (stale int64, staleLimited bool, excess int64) {
 	l := &t.lease
 	l.mu.Lock()
 	l.filling = false
@@ -171,7 +175,7 @@ func (c *Cache) fillLease(u *UserEntry, t *TokenEntry, limited bool, ext, wanted
 	}
 	if ext <= 0 {
 		l.mu.Unlock()
-		return 0, false
+		return 0, false, 0
 	}
 	if l.user != nil && l.limited != limited {
 		stale, staleLimited = l.amount, l.limited
@@ -183,12 +187,16 @@ func (c *Cache) fillLease(u *UserEntry, t *TokenEntry, limited bool, ext, wanted
 		l.cap = wanted
 	}
 	l.amount += ext
+	if l.cap > 0 && l.amount > l.cap {
+		excess = l.amount - l.cap
+		l.amount = l.cap
+	}
 	l.used = time.Now()
 	l.mu.Unlock()
 	if fresh {
 		c.bal.leases.add(t)
 	}
-	return stale, staleLimited
+	return stale, staleLimited, excess
 }
 
 // refillLease tops t's lease up by want in the background (takeLeased
@@ -213,8 +221,12 @@ func (c *Cache) refillLease(u *UserEntry, t *TokenEntry, limited bool, want int6
 				t.Remain.Store(res[2])
 			}
 		}
-		if stale, staleLimited := c.fillLease(u, t, limited, ext, 0); stale > 0 {
+		stale, staleLimited, excess := c.fillLease(u, t, limited, ext, 0)
+		if stale > 0 {
 			c.giveBack(ctx, u, t, staleLimited, stale)
+		}
+		if excess > 0 {
+			c.giveBack(ctx, u, t, limited, excess)
 		}
 		if err != nil {
 			c.bal.markDown(err)
