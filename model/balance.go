@@ -310,13 +310,7 @@ func (c *Cache) TakeQuota(ctx context.Context, u *UserEntry, t *TokenEntry, amou
 			if err == nil && res[0] == 1 {
 				ext = res[3]
 			}
-			stale, staleLimited, excess := c.fillLease(u, t, limited, ext, wanted)
-			if stale > 0 {
-				c.giveBack(ctx, u, t, staleLimited, stale)
-			}
-			if excess > 0 {
-				c.giveBack(ctx, u, t, limited, excess)
-			}
+			c.landFill(ctx, u, t, limited, ext, wanted)
 		}
 		if err == nil && res[0] != 1 && c.foldBack(ctx, u, t) {
 			// Refused while this instance held some of the balance aside:

@@ -78,29 +78,31 @@ func TestFlushCreditsSendsAtOnce(t *testing.T) {
 }
 
 // holdPipeline is a go-redis hook that, once armed, holds the first
-// pipeline sent (the credit flush's script) until released.
+// command or pipeline sent (the credit flush's script) until released.
 type holdPipeline struct {
 	armed   atomic.Bool
 	entered chan struct{}
 	release chan struct{}
 }
 
+// hold, on the first call once armed, signals entered and waits for release.
+func (h *holdPipeline) hold() {
+	if h.armed.CompareAndSwap(true, false) {
+		close(h.entered)
+		<-h.release
+	}
+}
+
 func (h *holdPipeline) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (h *holdPipeline) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if h.armed.CompareAndSwap(true, false) {
-			close(h.entered)
-			<-h.release
-		}
+		h.hold()
 		return next(ctx, cmd)
 	}
 }
 func (h *holdPipeline) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if h.armed.CompareAndSwap(true, false) {
-			close(h.entered)
-			<-h.release
-		}
+		h.hold()
 		return next(ctx, cmds)
 	}
 }

@@ -199,6 +199,19 @@ func (c *Cache) fillLease(u *UserEntry, t *TokenEntry, limited bool, ext, wanted
 	return stale, staleLimited, excess
 }
 
+// landFill ends a top-up (fillLease) and gives back to Redis what the
+// lease cannot keep: a stale lease taken the other way, and what passes
+// the cap.
+func (c *Cache) landFill(ctx context.Context, u *UserEntry, t *TokenEntry, limited bool, ext, wanted int64) {
+	stale, staleLimited, excess := c.fillLease(u, t, limited, ext, wanted)
+	if stale > 0 {
+		c.giveBack(ctx, u, t, staleLimited, stale)
+	}
+	if excess > 0 {
+		c.giveBack(ctx, u, t, limited, excess)
+	}
+}
+
 // refillLease tops t's lease up by want in the background (takeLeased
 // asked for it). Requests meanwhile spend what the lease still holds; one
 // that finds it short waits for the top-up, then runs its own script if
@@ -221,13 +234,7 @@ func (c *Cache) refillLease(u *UserEntry, t *TokenEntry, limited bool, want int6
 				t.Remain.Store(res[2])
 			}
 		}
-		stale, staleLimited, excess := c.fillLease(u, t, limited, ext, 0)
-		if stale > 0 {
-			c.giveBack(ctx, u, t, staleLimited, stale)
-		}
-		if excess > 0 {
-			c.giveBack(ctx, u, t, limited, excess)
-		}
+		c.landFill(ctx, u, t, limited, ext, 0)
 		if err != nil {
 			c.bal.markDown(err)
 		}
