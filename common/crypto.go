@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	mathrand "math/rand/v2"
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
@@ -101,6 +102,28 @@ func RandomString(n int) string {
 		}
 	}
 	return string(out)
+}
+
+// RandomID returns n characters from [a-zA-Z0-9] drawn from math/rand/v2's
+// generator (ChaCha8, seeded by the runtime from the OS), for names that
+// guard nothing, such as request ids; secrets take RandomString. It makes
+// no system call: crypto/rand's two reads and three allocations per id
+// were 1 % of the CPU per request at c=1.
+func RandomID(n int) string {
+	b := make([]byte, n)
+	for i := 0; i < n; {
+		// Ten 6-bit draws per word; 62 and 63 are skipped, so each
+		// character is uniform.
+		r := mathrand.Uint64()
+		for range 10 {
+			if c := r & 63; c < uint64(len(keyAlphabet)) && i < n {
+				b[i] = keyAlphabet[c]
+				i++
+			}
+			r >>= 6
+		}
+	}
+	return string(b)
 }
 
 // NewAPIKey returns a fresh secret in the sk-… form clients expect.
