@@ -114,14 +114,14 @@ func Open(dsn, sqlitePath string, pool PoolConfig) (*gorm.DB, error) {
 
 // Migrate creates or updates the main tables.
 func Migrate(db *gorm.DB) error {
-	return db.AutoMigrate(&User{}, &Token{}, &Channel{}, &Ability{}, &Option{}, &Redemption{}, &QuotaData{})
+	return db.AutoMigrate(&User{}, &Token{}, &Channel{}, &Ability{}, &Option{}, &Redemption{}, &QuotaData{}, &FlushMark{})
 }
 
 // MigrateLogs creates or updates the log tables (possibly in LOG_SQL_DSN)
 // and drops the log indexes earlier versions created and this one does not
 // use (AutoMigrate never drops an index).
 func MigrateLogs(db *gorm.DB) error {
-	if err := db.AutoMigrate(&Log{}); err != nil {
+	if err := db.AutoMigrate(&Log{}, &FlushMark{}); err != nil {
 		return err
 	}
 	return dropLogIndexes(db)

@@ -184,12 +184,22 @@ func (s *Store) InsertLogs(logs []Log) error { return s.InsertLogsPaced(logs, 0)
 // (insertLogsPipelined). Still one transaction. Other databases ignore
 // the pause.
 func (s *Store) InsertLogsPaced(logs []Log, pause time.Duration) error {
+	return s.InsertLogsMarked(nil, logs, pause)
+}
+
+// InsertLogsMarked is InsertLogsPaced with the batch's mark (nil: none) in
+// the same transaction, on a database server: ErrAlreadyWritten, and no
+// log written, when an earlier try under that mark committed.
+func (s *Store) InsertLogsMarked(m *FlushMark, logs []Log, pause time.Duration) error {
 	if len(logs) == 0 {
 		return nil
 	}
+	if !marked(s.LogDB) {
+		m = nil
+	}
 	w := newLogInsert(dialectOf(s.LogDB))
 	if w.columns {
-		return s.insertLogsPipelined(w, logs, pause)
+		return s.insertLogsPipelined(w, m, logs, pause)
 	}
 	if w.inProcess {
 		if err := s.insertLogsSQLite(w.head, logs); !errors.Is(err, errNoSQLiteHandle) {
@@ -197,6 +207,11 @@ func (s *Store) InsertLogsPaced(logs []Log, pause time.Duration) error {
 		}
 	}
 	return s.LogDB.Transaction(func(tx *gorm.DB) error {
+		if m != nil {
+			if err := insertMark(tx, m); err != nil {
+				return err
+			}
+		}
 		yielded := time.Now()
 		for i := 0; i < len(logs); i += w.rows {
 			if w.inProcess {

@@ -9,8 +9,8 @@ import (
 	"sluice/model"
 )
 
-// BenchmarkInsertLogsServer inserts 200 logs per op (one InsertLogs call,
-// as the batch writer makes) into PostgreSQL and MySQL. cpu-ns/op is
+// BenchmarkInsertLogsServer inserts 200 logs per op (one InsertLogsMarked
+// call, as the batch writer makes) into PostgreSQL and MySQL. cpu-ns/op is
 // sluice's side only: building the statement, the drivers' encoding and
 // their system calls; the server's work shows in ns/op.
 func BenchmarkInsertLogsServer(b *testing.B) {
@@ -18,7 +18,7 @@ func BenchmarkInsertLogsServer(b *testing.B) {
 		b.Run(string(d), func(b *testing.B) {
 			store := testdb.Store(b, d)
 			logs := make([]model.Log, 200)
-			seq := 0
+			seq, mark := 0, int64(0)
 			b.ReportAllocs()
 			cpu := cputime.Used()
 			for b.Loop() {
@@ -31,7 +31,8 @@ func BenchmarkInsertLogsServer(b *testing.B) {
 						ChannelID: seq%40 + 1, Group: "default", RequestID: "req-" + strconv.Itoa(seq),
 						Other: `{"cache_tokens":0,"model_ratio":1.5}`}
 				}
-				if err := store.InsertLogs(logs); err != nil {
+				mark++
+				if err := store.InsertLogsMarked(&model.FlushMark{Owner: "bench", Seq: mark}, logs, 0); err != nil {
 					b.Fatal(err)
 				}
 			}

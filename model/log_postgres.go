@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -18,6 +19,9 @@ import (
 // request run: a 200-row statement was a stretch of 0.45-1.3 ms on the
 // gateway's only core in a trace of the c=1 run, 50 rows a quarter of it.
 const pgPipelineRows = 50
+
+// markInsertPg writes a batch's FlushMark in its pipeline.
+const markInsertPg = "INSERT INTO flush_marks (owner, seq, created_at) VALUES ($1, $2, $3)"
 
 // logInsertStatement names the prepared INSERT on each connection.
 const logInsertStatement = "sluice_insert_logs"
@@ -37,7 +41,7 @@ const logInsertStatement = "sluice_insert_logs"
 // the gateway's clients or upstreams - as on the bench machine, where a
 // bare mock's c=1 p99 rose from 0.15 to 1.7-1.9 ms beside the flush's
 // INSERTs - then delays them by a statement, not by a batch.
-func (s *Store) insertLogsPipelined(w *logInsert, logs []Log, pause time.Duration) error {
+func (s *Store) insertLogsPipelined(w *logInsert, m *FlushMark, logs []Log, pause time.Duration) error {
 	ctx := context.Background()
 	db, err := s.LogDB.DB()
 	if err != nil {
@@ -61,6 +65,40 @@ func (s *Store) insertLogsPipelined(w *logInsert, logs []Log, pause time.Duratio
 		}
 		p := c.PgConn().StartPipeline(ctx)
 		var rejected error // the server's refusal of a statement
+		// sent and got count the statements sent and the results read;
+		// the mark's, if any, is the first. lag is how many statements may
+		// await their results: a result is read once it has most likely
+		// arrived, so reading it rarely parks the flush.
+		sent, got, lag := 0, 0, 1
+		read := func() error {
+			err := statementResult(p)
+			if got == 0 && m != nil && isDuplicateKey(err) {
+				err = ErrAlreadyWritten
+			}
+			got++
+			if err != nil && !isServerError(err) && !errors.Is(err, ErrAlreadyWritten) {
+				_ = p.Close()
+				return err
+			}
+			rejected = err
+			return nil
+		}
+		if m != nil {
+			p.SendQueryParams(markInsertPg, [][]byte{[]byte(m.Owner), strconv.AppendInt(nil, m.Seq, 10),
+				strconv.AppendInt(nil, time.Now().Unix(), 10)}, nil, nil, nil)
+			sent++
+			if pause > 0 { // paced: each result is read before the next statement goes
+				p.SendFlushRequest()
+				if err := p.Flush(); err != nil {
+					return err
+				}
+				if err := read(); err != nil {
+					return err
+				}
+			} else {
+				lag++ // the mark's result is read with the first statement's
+			}
+		}
 		yielded := time.Now()
 		for i := 0; i < len(logs) && rejected == nil; i += w.rows {
 			// Encoding and sending a statement is sluice's own CPU, on the
@@ -75,10 +113,10 @@ func (s *Store) insertLogsPipelined(w *logInsert, logs []Log, pause time.Duratio
 			if err := p.Flush(); err != nil {
 				return err // the pipeline and the connection are closed
 			}
-			if pause > 0 || i > 0 {
-				if rejected = statementResult(p); rejected != nil && !isServerError(rejected) {
-					_ = p.Close()
-					return rejected
+			sent++
+			if pause > 0 || sent-got > lag {
+				if err := read(); err != nil {
+					return err
 				}
 			}
 			if pause > 0 && i+w.rows < len(logs) && rejected == nil {
@@ -88,7 +126,11 @@ func (s *Store) insertLogsPipelined(w *logInsert, logs []Log, pause time.Duratio
 		if err := p.Sync(); err != nil {
 			return err
 		}
-		return errors.Join(cmp.Or(rejected, pipelineOutcome(p)), p.Close())
+		outcome := pipelineOutcome(p)
+		if got == 0 && m != nil && isDuplicateKey(outcome) {
+			outcome = ErrAlreadyWritten // the mark's result came last: a one-statement batch
+		}
+		return errors.Join(cmp.Or(rejected, outcome), p.Close())
 	})
 }
 

@@ -69,6 +69,29 @@ type BatchWriter struct {
 	// flush; maxPending bounds it (0: unbounded).
 	pending    atomic.Int64
 	maxPending int64
+
+	// owner and seq name this writer's batches (model.FlushMark); seq is
+	// the last mark used, under flushMu.
+	owner string
+	seq   int64
+	// unsureDeltas and unsureLogs are batches whose write failed in a way
+	// that may have committed all the same (the answer to a commit can be
+	// lost); the next flush retries each alone, under its mark, before it
+	// writes anything new. unsureDeltas is read under mu (Pending).
+	unsureDeltas *markedDeltas
+	unsureLogs   *markedLogs
+	// forget is set once marks were used that the database still holds.
+	forget bool
+}
+
+type markedDeltas struct {
+	mark model.FlushMark
+	d    model.Deltas
+}
+
+type markedLogs struct {
+	mark model.FlushMark
+	logs []model.Log // their own copy: the queue's is reused
 }
 
 // DefaultMaxPending bounds the logs held while the database is away: about
@@ -94,7 +117,7 @@ func (b *BatchWriter) PendingLogs() int { return int(b.pending.Load()) }
 // (BATCH_UPDATE_ENABLED=false) every record is flushed as it arrives.
 func NewBatchWriter(store *model.Store, immediate bool) *BatchWriter {
 	b := &BatchWriter{store: store, immediate: immediate, maxPending: DefaultMaxPending, checkpointEvery: walCheckpointEvery,
-		logPause: quietLogPause}
+		logPause: quietLogPause, owner: common.RandomString(16)}
 	b.quietNow, b.starvedCheck = b.idleQuiet, threadStarvedCheck
 	b.checkpointWAL = store.CheckpointWAL
 	b.reset()
@@ -179,8 +202,16 @@ func (b *BatchWriter) Flush() error {
 	start := time.Now()
 	defer func() { metrics.ObserveFlush(time.Since(start)) }()
 
-	if err := b.store.ApplyDeltas(d); err != nil {
+	if err := b.retryUnsure(); err != nil {
 		b.requeue(d, usage)
+		b.requeueLogs(&logs, 0)
+		return err
+	}
+	if err := b.store.ApplyDeltasMarked(b.nextMark(), d); err != nil {
+		b.mu.Lock()
+		b.unsureDeltas = &markedDeltas{mark: b.mark(), d: d}
+		b.mu.Unlock()
+		b.requeue(model.Deltas{}, usage)
 		b.requeueLogs(&logs, 0)
 		return err
 	}
@@ -200,7 +231,10 @@ func (b *BatchWriter) Flush() error {
 	written, err := b.insertLogsAside(&logs, aside, pause)
 	b.pending.Add(-int64(written))
 	if err != nil {
-		b.requeueLogs(&logs, written)
+		// The chunk that failed is the unsure one; the rest was not sent.
+		end := min(written+logChunk, logs.len())
+		b.unsureLogs = &markedLogs{mark: b.mark(), logs: logs.logs(written, end, nil)}
+		b.requeueLogs(&logs, end)
 		errs = append(errs, err)
 	} else {
 		b.recycle(logs)
@@ -210,6 +244,12 @@ func (b *BatchWriter) Flush() error {
 	if err := b.store.AddQuotaData(usage); err != nil {
 		b.requeue(model.Deltas{}, usage)
 		errs = append(errs, err)
+	}
+	if len(errs) == 0 && b.forget {
+		// Every batch marked so far is written: its mark guards nothing.
+		if err := b.store.ForgetFlushMarks(b.owner, b.seq); err == nil {
+			b.forget = false
+		}
 	}
 	if wrote && time.Since(b.checkpointed) >= b.checkpointEvery {
 		// Nothing is lost if it fails: the WAL keeps what it holds.
@@ -341,7 +381,7 @@ func (b *BatchWriter) insertLogs(logs *logQueue, from int, starved func() bool, 
 	for i := from; i < logs.len(); i += logChunk {
 		end := min(i+logChunk, logs.len())
 		b.chunk = logs.logs(i, end, b.chunk)
-		err := b.store.InsertLogsPaced(b.chunk, pause)
+		err := b.store.InsertLogsMarked(b.nextMark(), b.chunk, pause)
 		clear(b.chunk) // let this chunk's text go
 		if err != nil {
 			return i - from, err
@@ -351,6 +391,48 @@ func (b *BatchWriter) insertLogs(logs *logQueue, from int, starved func() bool, 
 		}
 	}
 	return logs.len() - from, nil
+}
+
+// flushMarkAge is how long a mark is kept when its writer did not forget
+// it (the process stopped first). A mark guards a batch only while the
+// process that wrote it holds the batch, unsure, for a retry: a day is
+// far longer than any retry waits.
+const flushMarkAge = 24 * time.Hour
+
+// nextMark names the next batch written.
+func (b *BatchWriter) nextMark() *model.FlushMark {
+	b.seq++
+	b.forget = true
+	m := b.mark()
+	return &m
+}
+
+// mark is the mark of the batch written last.
+func (b *BatchWriter) mark() model.FlushMark {
+	return model.FlushMark{Owner: b.owner, Seq: b.seq}
+}
+
+// retryUnsure writes the batches whose earlier write may or may not have
+// committed, each under its mark, so each lands once: a batch the
+// database already holds is refused whole and dropped here. It returns
+// the first error, leaving what it could not settle for the next flush.
+func (b *BatchWriter) retryUnsure() error {
+	if u := b.unsureDeltas; u != nil {
+		if err := b.store.ApplyDeltasMarked(&u.mark, u.d); err != nil && !errors.Is(err, model.ErrAlreadyWritten) {
+			return err
+		}
+		b.mu.Lock()
+		b.unsureDeltas = nil
+		b.mu.Unlock()
+	}
+	if u := b.unsureLogs; u != nil {
+		if err := b.store.InsertLogsMarked(&u.mark, u.logs, 0); err != nil && !errors.Is(err, model.ErrAlreadyWritten) {
+			return err
+		}
+		b.unsureLogs = nil
+		b.pending.Add(-int64(len(u.logs)))
+	}
+	return nil
 }
 
 // requeueLogs puts logs from index from on back ahead of those queued
@@ -399,6 +481,9 @@ func (b *BatchWriter) requeue(d model.Deltas, usage map[model.QuotaDataKey]model
 // Run flushes every interval until ctx ends. The final flush belongs to
 // the caller (Close), after the in-flight requests have settled.
 func (b *BatchWriter) Run(ctx context.Context, every time.Duration) {
+	if err := b.store.PruneFlushMarks(flushMarkAge); err != nil {
+		slog.Warn("could not prune old flush marks", "err", err)
+	}
 	common.Every(ctx, every, func() {
 		if err := b.Flush(); err != nil {
 			slog.Error("batch flush failed; will retry", "err", err)

@@ -612,3 +612,49 @@ func TestBatchWriterCheckpointsTheSQLiteWAL(t *testing.T) {
 		t.Errorf("logs = %d (err %v), want 2", n, err)
 	}
 }
+
+// The database server commits a flush's batch and its answer is lost (the
+// connection drops between the COMMIT and its reply): the writer cannot
+// tell that from a batch that failed, retries it, and must not write it
+// twice. Once with the counters' transaction, once with the logs'.
+func TestBatchWriterLostCommitAnswerWritesOnce(t *testing.T) {
+	t.Parallel()
+	for _, d := range []model.Dialect{model.DialectPostgres, model.DialectMySQL} {
+		for _, batch := range []struct {
+			name string
+			nth  int // which commit of the flush loses its answer
+		}{{"counters", 1}, {"logs", 2}} {
+			t.Run(string(d)+"/"+batch.name, func(t *testing.T) {
+				t.Parallel()
+				g, loser := testdb.Create(t, d).OpenLosingAcks(t)
+				s := testdb.StoreOn(t, g)
+				a := newAccount(t, s, 100_000, 50_000)
+				w := service.NewBatchWriter(s, false)
+				var sum tally
+				a.spend(t, w, 10, &sum)
+				loser.LoseCommitAck(batch.nth)
+				if err := w.Flush(); err == nil {
+					t.Fatal("Flush succeeded though the answer to its commit was lost")
+				}
+				if loser.Lost() != 1 {
+					t.Fatalf("%d answers lost, want 1", loser.Lost())
+				}
+				a.spend(t, w, 4, &sum)
+				if err := w.Flush(); err != nil {
+					t.Fatalf("retry: %v", err)
+				}
+				a.expect(t, 100_000, 50_000, &sum)
+				if n := w.PendingLogs(); n != 0 {
+					t.Errorf("%d logs still pending", n)
+				}
+				var marks int64
+				if err := s.DB.Raw("SELECT COUNT(*) FROM flush_marks").Row().Scan(&marks); err != nil {
+					t.Fatal(err)
+				}
+				if marks != 0 {
+					t.Errorf("%d flush marks left after every batch was written", marks)
+				}
+			})
+		}
+	}
+}
