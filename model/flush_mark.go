@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -59,13 +60,13 @@ func isDuplicateKey(err error) bool {
 // ForgetFlushMarks deletes owner's marks up to seq in both databases, once
 // every batch they name is known to be written or refused: none can be
 // retried any more.
-func (s *Store) ForgetFlushMarks(owner string, seq int64) error {
+func (s *Store) ForgetFlushMarks(ctx context.Context, owner string, seq int64) error {
 	var errs []error
 	for i, db := range []*gorm.DB{s.DB, s.LogDB} {
 		if !marked(db) || i == 1 && db == s.DB {
 			continue
 		}
-		errs = append(errs, db.Exec("DELETE FROM flush_marks WHERE owner = ? AND seq <= ?", owner, seq).Error)
+		errs = append(errs, db.WithContext(ctx).Exec("DELETE FROM flush_marks WHERE owner = ? AND seq <= ?", owner, seq).Error)
 	}
 	return errors.Join(errs...)
 }
@@ -73,14 +74,14 @@ func (s *Store) ForgetFlushMarks(owner string, seq int64) error {
 // PruneFlushMarks deletes the marks older than age, whichever writer made
 // them: a process that stopped without forgetting its own (killed, or with
 // the database away) leaves its last flush's behind.
-func (s *Store) PruneFlushMarks(age time.Duration) error {
+func (s *Store) PruneFlushMarks(ctx context.Context, age time.Duration) error {
 	cutoff := time.Now().Add(-age).Unix()
 	var errs []error
 	for i, db := range []*gorm.DB{s.DB, s.LogDB} {
 		if !marked(db) || i == 1 && db == s.DB {
 			continue
 		}
-		errs = append(errs, db.Exec("DELETE FROM flush_marks WHERE created_at < ?", cutoff).Error)
+		errs = append(errs, db.WithContext(ctx).Exec("DELETE FROM flush_marks WHERE created_at < ?", cutoff).Error)
 	}
 	return errors.Join(errs...)
 }

@@ -22,17 +22,17 @@ func TestMarkedBatchIsWrittenOnce(t *testing.T) {
 			u := mustCreateUser(t, s, 1000)
 			deltas := model.Deltas{Users: map[int]model.UserDelta{u.ID: {Quota: 10, UsedQuota: 10, RequestCount: 1}}}
 			m := &model.FlushMark{Owner: "writer-a", Seq: 1}
-			if err := s.ApplyDeltasMarked(m, deltas); err != nil {
+			if err := s.ApplyDeltasMarked(t.Context(), m, deltas); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.ApplyDeltasMarked(m, deltas); !errors.Is(err, model.ErrAlreadyWritten) {
+			if err := s.ApplyDeltasMarked(t.Context(), m, deltas); !errors.Is(err, model.ErrAlreadyWritten) {
 				t.Fatalf("second write under the same mark: %v, want ErrAlreadyWritten", err)
 			}
 			if q := scalar(t, s, "SELECT quota FROM users WHERE id = ?", u.ID); q != 990 {
 				t.Fatalf("quota %d after a batch of 10 written once, want 990", q)
 			}
 			// Another writer's mark with the same sequence number is its own.
-			if err := s.ApplyDeltasMarked(&model.FlushMark{Owner: "writer-b", Seq: 1}, deltas); err != nil {
+			if err := s.ApplyDeltasMarked(t.Context(), &model.FlushMark{Owner: "writer-b", Seq: 1}, deltas); err != nil {
 				t.Fatal(err)
 			}
 
@@ -42,15 +42,15 @@ func TestMarkedBatchIsWrittenOnce(t *testing.T) {
 				m := &model.FlushMark{Owner: "writer-a", Seq: int64(10 + i)}
 				logs := logFixture(120)
 				logs[70].Content = "poison"
-				if err := s.InsertLogsMarked(m, logs, pause); err == nil || errors.Is(err, model.ErrAlreadyWritten) {
+				if err := s.InsertLogsMarked(t.Context(), m, logs, pause); err == nil || errors.Is(err, model.ErrAlreadyWritten) {
 					t.Fatalf("pause %v: a batch with a rejected row: %v", pause, err)
 				}
 				logs[70].Content = "fine"
-				if err := s.InsertLogsMarked(m, logs, pause); err != nil {
+				if err := s.InsertLogsMarked(t.Context(), m, logs, pause); err != nil {
 					t.Fatalf("pause %v: the failed batch's retry: %v", pause, err)
 				}
 				want += 120
-				if err := s.InsertLogsMarked(m, logs, pause); !errors.Is(err, model.ErrAlreadyWritten) {
+				if err := s.InsertLogsMarked(t.Context(), m, logs, pause); !errors.Is(err, model.ErrAlreadyWritten) {
 					t.Fatalf("pause %v: second write under the same mark: %v, want ErrAlreadyWritten", pause, err)
 				}
 				if n := scalar(t, s, "SELECT COUNT(*) FROM logs"); n != want {
@@ -60,29 +60,29 @@ func TestMarkedBatchIsWrittenOnce(t *testing.T) {
 			restore()
 			// A batch of one statement: the mark's result is read last.
 			small := &model.FlushMark{Owner: "writer-a", Seq: 12}
-			if err := s.InsertLogsMarked(small, logFixture(5), 0); err != nil {
+			if err := s.InsertLogsMarked(t.Context(), small, logFixture(5), 0); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.InsertLogsMarked(small, logFixture(5), 0); !errors.Is(err, model.ErrAlreadyWritten) {
+			if err := s.InsertLogsMarked(t.Context(), small, logFixture(5), 0); !errors.Is(err, model.ErrAlreadyWritten) {
 				t.Fatalf("a one-statement batch written again under its mark: %v, want ErrAlreadyWritten", err)
 			}
 			if n := scalar(t, s, "SELECT COUNT(*) FROM logs"); n != want+5 {
 				t.Fatalf("%d logs, want %d", n, want+5)
 			}
 
-			if err := s.ForgetFlushMarks("writer-a", 11); err != nil {
+			if err := s.ForgetFlushMarks(t.Context(), "writer-a", 11); err != nil {
 				t.Fatal(err)
 			}
 			if n := scalar(t, s, "SELECT COUNT(*) FROM flush_marks"); n != 2 { // writer-a 12, writer-b 1
 				t.Fatalf("%d marks after forgetting writer-a's up to 11, want 2", n)
 			}
-			if err := s.PruneFlushMarks(time.Hour); err != nil {
+			if err := s.PruneFlushMarks(t.Context(), time.Hour); err != nil {
 				t.Fatal(err)
 			}
 			if n := scalar(t, s, "SELECT COUNT(*) FROM flush_marks"); n != 2 {
 				t.Fatalf("pruning marks older than an hour removed fresh ones: %d left", n)
 			}
-			if err := s.PruneFlushMarks(-time.Minute); err != nil {
+			if err := s.PruneFlushMarks(t.Context(), -time.Minute); err != nil {
 				t.Fatal(err)
 			}
 			if n := scalar(t, s, "SELECT COUNT(*) FROM flush_marks"); n != 0 {
@@ -98,10 +98,10 @@ func TestSQLiteBatchesCarryNoMark(t *testing.T) {
 	s := testdb.Store(t, model.DialectSQLite)
 	u := mustCreateUser(t, s, 1000)
 	m := &model.FlushMark{Owner: "writer-a", Seq: 1}
-	if err := s.ApplyDeltasMarked(m, model.Deltas{Users: map[int]model.UserDelta{u.ID: {Quota: 10}}}); err != nil {
+	if err := s.ApplyDeltasMarked(t.Context(), m, model.Deltas{Users: map[int]model.UserDelta{u.ID: {Quota: 10}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.InsertLogsMarked(m, logFixture(3), 0); err != nil {
+	if err := s.InsertLogsMarked(t.Context(), m, logFixture(3), 0); err != nil {
 		t.Fatal(err)
 	}
 	if n := scalar(t, s, "SELECT COUNT(*) FROM flush_marks"); n != 0 {

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -184,13 +185,15 @@ func (s *Store) InsertLogs(logs []Log) error { return s.InsertLogsPaced(logs, 0)
 // (insertLogsPipelined). Still one transaction. Other databases ignore
 // the pause.
 func (s *Store) InsertLogsPaced(logs []Log, pause time.Duration) error {
-	return s.InsertLogsMarked(nil, logs, pause)
+	return s.InsertLogsMarked(context.Background(), nil, logs, pause)
 }
 
 // InsertLogsMarked is InsertLogsPaced with the batch's mark (nil: none) in
 // the same transaction, on a database server: ErrAlreadyWritten, and no
-// log written, when an earlier try under that mark committed.
-func (s *Store) InsertLogsMarked(m *FlushMark, logs []Log, pause time.Duration) error {
+// log written, when an earlier try under that mark committed. ctx bounds
+// the transaction on a database server (SQLite's statements run in this
+// process and are not cut short).
+func (s *Store) InsertLogsMarked(ctx context.Context, m *FlushMark, logs []Log, pause time.Duration) error {
 	if len(logs) == 0 {
 		return nil
 	}
@@ -199,14 +202,14 @@ func (s *Store) InsertLogsMarked(m *FlushMark, logs []Log, pause time.Duration) 
 	}
 	w := newLogInsert(dialectOf(s.LogDB))
 	if w.columns {
-		return s.insertLogsPipelined(w, m, logs, pause)
+		return s.insertLogsPipelined(ctx, w, m, logs, pause)
 	}
 	if w.inProcess {
 		if err := s.insertLogsSQLite(w.head, logs); !errors.Is(err, errNoSQLiteHandle) {
 			return err
 		}
 	}
-	return s.LogDB.Transaction(func(tx *gorm.DB) error {
+	return s.LogDB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if m != nil {
 			if err := insertMark(tx, m); err != nil {
 				return err

@@ -32,7 +32,7 @@ func BenchmarkInsertLogsServer(b *testing.B) {
 						Other: `{"cache_tokens":0,"model_ratio":1.5}`}
 				}
 				mark++
-				if err := store.InsertLogsMarked(&model.FlushMark{Owner: "bench", Seq: mark}, logs, 0); err != nil {
+				if err := store.InsertLogsMarked(b.Context(), &model.FlushMark{Owner: "bench", Seq: mark}, logs, 0); err != nil {
 					b.Fatal(err)
 				}
 			}

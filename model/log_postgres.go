@@ -41,8 +41,7 @@ const logInsertStatement = "sluice_insert_logs"
 // the gateway's clients or upstreams - as on the bench machine, where a
 // bare mock's c=1 p99 rose from 0.15 to 1.7-1.9 ms beside the flush's
 // INSERTs - then delays them by a statement, not by a batch.
-func (s *Store) insertLogsPipelined(w *logInsert, m *FlushMark, logs []Log, pause time.Duration) error {
-	ctx := context.Background()
+func (s *Store) insertLogsPipelined(ctx context.Context, w *logInsert, m *FlushMark, logs []Log, pause time.Duration) error {
 	db, err := s.LogDB.DB()
 	if err != nil {
 		return err
@@ -96,7 +95,7 @@ func (s *Store) insertLogsPipelined(w *logInsert, m *FlushMark, logs []Log, paus
 					return err
 				}
 			} else {
-				lag++ // the mark's result is read with the first statement's
+				lag++ // the mark's result is read once the second statement is out
 			}
 		}
 		yielded := time.Now()

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
@@ -54,16 +55,17 @@ type Deltas struct {
 
 // ApplyDeltas writes one batch of counter changes in a single transaction,
 // as relative updates so concurrent admin edits are not overwritten.
-func (s *Store) ApplyDeltas(d Deltas) error { return s.ApplyDeltasMarked(nil, d) }
+func (s *Store) ApplyDeltas(d Deltas) error { return s.ApplyDeltasMarked(context.Background(), nil, d) }
 
 // ApplyDeltasMarked is ApplyDeltas with the batch's mark (nil: none) in the
 // same transaction, on a database server: ErrAlreadyWritten, and nothing
-// changed, when an earlier try under that mark committed.
-func (s *Store) ApplyDeltasMarked(m *FlushMark, d Deltas) error {
+// changed, when an earlier try under that mark committed. ctx bounds the
+// transaction.
+func (s *Store) ApplyDeltasMarked(ctx context.Context, m *FlushMark, d Deltas) error {
 	if len(d.Users)+len(d.Tokens)+len(d.Channels) == 0 {
 		return nil
 	}
-	return s.DB.Transaction(func(tx *gorm.DB) error {
+	return s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if m != nil && marked(tx) {
 			if err := insertMark(tx, m); err != nil {
 				return err

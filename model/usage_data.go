@@ -2,6 +2,7 @@ package model
 
 import (
 	"cmp"
+	"context"
 	"slices"
 
 	"gorm.io/gorm"
@@ -54,7 +55,7 @@ func (d *QuotaDataDelta) Add(o QuotaDataDelta) {
 // the rows that do not exist yet. It is one transaction: either every bucket
 // is added or none is, so the caller can requeue the whole batch on error
 // without counting any part twice.
-func (s *Store) AddQuotaData(deltas map[QuotaDataKey]QuotaDataDelta) error {
+func (s *Store) AddQuotaData(ctx context.Context, deltas map[QuotaDataKey]QuotaDataDelta) error {
 	if len(deltas) == 0 {
 		return nil
 	}
@@ -69,7 +70,7 @@ func (s *Store) AddQuotaData(deltas map[QuotaDataKey]QuotaDataDelta) error {
 		return cmp.Or(cmp.Compare(a.UserID, b.UserID), cmp.Compare(a.ModelName, b.ModelName), cmp.Compare(a.CreatedAt, b.CreatedAt))
 	})
 	upsert := quotaDataUpsert(s.DB)
-	return s.DB.Transaction(func(tx *gorm.DB) error {
+	return s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		return tx.Clauses(upsert).CreateInBatches(rows, 200).Error
 	})
 }

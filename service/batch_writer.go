@@ -82,6 +82,8 @@ type BatchWriter struct {
 	unsureLogs   *markedLogs
 	// forget is set once marks were used that the database still holds.
 	forget bool
+	// batchTimeout bounds each of a flush's transactions.
+	batchTimeout time.Duration
 }
 
 type markedDeltas struct {
@@ -117,7 +119,7 @@ func (b *BatchWriter) PendingLogs() int { return int(b.pending.Load()) }
 // (BATCH_UPDATE_ENABLED=false) every record is flushed as it arrives.
 func NewBatchWriter(store *model.Store, immediate bool) *BatchWriter {
 	b := &BatchWriter{store: store, immediate: immediate, maxPending: DefaultMaxPending, checkpointEvery: walCheckpointEvery,
-		logPause: quietLogPause, owner: common.RandomString(16)}
+		logPause: quietLogPause, owner: common.RandomString(16), batchTimeout: flushBatchTimeout}
 	b.quietNow, b.starvedCheck = b.idleQuiet, threadStarvedCheck
 	b.checkpointWAL = store.CheckpointWAL
 	b.reset()
@@ -207,7 +209,10 @@ func (b *BatchWriter) Flush() error {
 		b.requeueLogs(&logs, 0)
 		return err
 	}
-	if err := b.store.ApplyDeltasMarked(b.nextMark(), d); err != nil {
+	ctx, cancel := b.batchContext()
+	err := b.store.ApplyDeltasMarked(ctx, b.nextMark(), d)
+	cancel()
+	if err != nil {
 		b.mu.Lock()
 		b.unsureDeltas = &markedDeltas{mark: b.mark(), d: d}
 		b.mu.Unlock()
@@ -241,13 +246,19 @@ func (b *BatchWriter) Flush() error {
 	}
 	// The aggregates are written even when the logs failed: they are
 	// independent, and a dashboard should not lag behind a broken log DB.
-	if err := b.store.AddQuotaData(usage); err != nil {
+	ctx, cancel = b.batchContext()
+	err = b.store.AddQuotaData(ctx, usage)
+	cancel()
+	if err != nil {
 		b.requeue(model.Deltas{}, usage)
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 && b.forget {
 		// Every batch marked so far is written: its mark guards nothing.
-		if err := b.store.ForgetFlushMarks(b.owner, b.seq); err == nil {
+		ctx, cancel := b.batchContext()
+		err := b.store.ForgetFlushMarks(ctx, b.owner, b.seq)
+		cancel()
+		if err == nil {
 			b.forget = false
 		}
 	}
@@ -381,7 +392,9 @@ func (b *BatchWriter) insertLogs(logs *logQueue, from int, starved func() bool, 
 	for i := from; i < logs.len(); i += logChunk {
 		end := min(i+logChunk, logs.len())
 		b.chunk = logs.logs(i, end, b.chunk)
-		err := b.store.InsertLogsMarked(b.nextMark(), b.chunk, pause)
+		ctx, cancel := b.batchContext()
+		err := b.store.InsertLogsMarked(ctx, b.nextMark(), b.chunk, pause)
+		cancel()
 		clear(b.chunk) // let this chunk's text go
 		if err != nil {
 			return i - from, err
@@ -391,6 +404,24 @@ func (b *BatchWriter) insertLogs(logs *logQueue, from int, starved func() bool, 
 		}
 	}
 	return logs.len() - from, nil
+}
+
+// flushBatchTimeout bounds each transaction of a flush on a database
+// server. A connection whose server vanished without a reset (a failover,
+// a network cut) would otherwise hold the flush until TCP gives up,
+// minutes, while the logs pile up towards refusing requests; cut short,
+// the batch is retried on a new connection, under its mark (FlushMark),
+// so one whose commit did land is not written twice. Generous: a batch of
+// 200 logs takes milliseconds, and waiting on another instance's row
+// locks should never take this long.
+const flushBatchTimeout = 30 * time.Second
+
+// SetBatchTimeout bounds each transaction of a flush (default
+// flushBatchTimeout).
+func (b *BatchWriter) SetBatchTimeout(d time.Duration) { b.batchTimeout = d }
+
+func (b *BatchWriter) batchContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), b.batchTimeout)
 }
 
 // flushMarkAge is how long a mark is kept when its writer did not forget
@@ -418,7 +449,10 @@ func (b *BatchWriter) mark() model.FlushMark {
 // the first error, leaving what it could not settle for the next flush.
 func (b *BatchWriter) retryUnsure() error {
 	if u := b.unsureDeltas; u != nil {
-		if err := b.store.ApplyDeltasMarked(&u.mark, u.d); err != nil && !errors.Is(err, model.ErrAlreadyWritten) {
+		ctx, cancel := b.batchContext()
+		err := b.store.ApplyDeltasMarked(ctx, &u.mark, u.d)
+		cancel()
+		if err != nil && !errors.Is(err, model.ErrAlreadyWritten) {
 			return err
 		}
 		b.mu.Lock()
@@ -426,7 +460,10 @@ func (b *BatchWriter) retryUnsure() error {
 		b.mu.Unlock()
 	}
 	if u := b.unsureLogs; u != nil {
-		if err := b.store.InsertLogsMarked(&u.mark, u.logs, 0); err != nil && !errors.Is(err, model.ErrAlreadyWritten) {
+		ctx, cancel := b.batchContext()
+		err := b.store.InsertLogsMarked(ctx, &u.mark, u.logs, 0)
+		cancel()
+		if err != nil && !errors.Is(err, model.ErrAlreadyWritten) {
 			return err
 		}
 		b.unsureLogs = nil
@@ -481,7 +518,10 @@ func (b *BatchWriter) requeue(d model.Deltas, usage map[model.QuotaDataKey]model
 // Run flushes every interval until ctx ends. The final flush belongs to
 // the caller (Close), after the in-flight requests have settled.
 func (b *BatchWriter) Run(ctx context.Context, every time.Duration) {
-	if err := b.store.PruneFlushMarks(flushMarkAge); err != nil {
+	pctx, cancel := b.batchContext()
+	err := b.store.PruneFlushMarks(pctx, flushMarkAge)
+	cancel()
+	if err != nil {
 		slog.Warn("could not prune old flush marks", "err", err)
 	}
 	common.Every(ctx, every, func() {

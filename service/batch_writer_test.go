@@ -626,18 +626,18 @@ func TestBatchWriterLostCommitAnswerWritesOnce(t *testing.T) {
 		}{{"counters", 1}, {"logs", 2}} {
 			t.Run(string(d)+"/"+batch.name, func(t *testing.T) {
 				t.Parallel()
-				g, loser := testdb.Create(t, d).OpenLosingAcks(t)
+				g, link := testdb.Create(t, d).OpenThroughLink(t)
 				s := testdb.StoreOn(t, g)
 				a := newAccount(t, s, 100_000, 50_000)
 				w := service.NewBatchWriter(s, false)
 				var sum tally
 				a.spend(t, w, 10, &sum)
-				loser.LoseCommitAck(batch.nth)
+				link.LoseCommitAck(batch.nth)
 				if err := w.Flush(); err == nil {
 					t.Fatal("Flush succeeded though the answer to its commit was lost")
 				}
-				if loser.Lost() != 1 {
-					t.Fatalf("%d answers lost, want 1", loser.Lost())
+				if link.Lost() != 1 {
+					t.Fatalf("%d answers lost, want 1", link.Lost())
 				}
 				a.spend(t, w, 4, &sum)
 				if err := w.Flush(); err != nil {
@@ -656,5 +656,42 @@ func TestBatchWriterLostCommitAnswerWritesOnce(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The database server stops answering without closing anything (a
+// network cut, a failover): a flush gives up on each transaction after
+// the batch timeout instead of waiting for TCP, and once the server is
+// back the next flush writes everything, once.
+func TestBatchWriterGivesUpOnAHungDatabase(t *testing.T) {
+	t.Parallel()
+	for _, d := range []model.Dialect{model.DialectPostgres, model.DialectMySQL} {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			g, link := testdb.Create(t, d).OpenThroughLink(t)
+			s := testdb.StoreOn(t, g)
+			a := newAccount(t, s, 100_000, 50_000)
+			w := service.NewBatchWriter(s, false)
+			w.SetBatchTimeout(300 * time.Millisecond)
+			var sum tally
+			a.spend(t, w, 10, &sum)
+			link.Hang()
+			start := time.Now()
+			if err := w.Flush(); err == nil {
+				t.Fatal("Flush succeeded while the database hung")
+			}
+			if took := time.Since(start); took > 5*time.Second {
+				t.Fatalf("Flush took %v against a hung database, with a 300 ms batch timeout", took)
+			}
+			link.Resume()
+			a.spend(t, w, 4, &sum)
+			if err := w.Flush(); err != nil {
+				t.Fatalf("flush after the database came back: %v", err)
+			}
+			a.expect(t, 100_000, 50_000, &sum)
+			if n := w.PendingLogs(); n != 0 {
+				t.Errorf("%d logs still pending", n)
+			}
+		})
 	}
 }

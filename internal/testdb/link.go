@@ -17,32 +17,43 @@ import (
 	"sluice/model"
 )
 
-// AckLoser sits between a store and its database server and, when armed,
-// loses the answer to a commit: the server gets the commit and commits,
-// and the client sees its connection drop instead of the answer — what a
-// failover, a proxy restart or a network cut does at the wrong moment.
-type AckLoser struct {
+// Link sits between a store and its database server and fails the way a
+// network does: it can lose the answer to a commit (the server gets the
+// commit and commits, and the client sees its connection drop instead of
+// the answer — a failover, a proxy restart or a network cut at the wrong
+// moment), or hang (the server hears nothing more, nobody hears back, and
+// no connection is closed).
+type Link struct {
 	dialect model.Dialect
 	// armed counts down the commits still to pass before the one whose
 	// answer is lost (0: none is).
 	armed atomic.Int64
 	lost  atomic.Int64
+	hung  atomic.Bool
 }
 
 // LoseCommitAck arms l: the nth commit from now (1: the next) is made and
 // its answer lost. A commit is an explicit COMMIT, or on PostgreSQL the
 // Sync that ends a pipeline of the store's log INSERTs (one implicit
 // transaction).
-func (l *AckLoser) LoseCommitAck(nth int) { l.armed.Store(int64(nth)) }
+func (l *Link) LoseCommitAck(nth int) { l.armed.Store(int64(nth)) }
+
+// Hang makes l swallow everything clients send from now on, on every
+// connection, new ones included, until Resume.
+func (l *Link) Hang() { l.hung.Store(true) }
+
+// Resume ends Hang: what clients send reaches the server again (clients
+// drop the connections they gave up on meanwhile).
+func (l *Link) Resume() { l.hung.Store(false) }
 
 // Lost reports how many answers l has lost.
-func (l *AckLoser) Lost() int { return int(l.lost.Load()) }
+func (l *Link) Lost() int { return int(l.lost.Load()) }
 
-// OpenLosingAcks connects to db (PostgreSQL or MySQL) through an AckLoser,
+// OpenThroughLink connects to db (PostgreSQL or MySQL) through a Link,
 // closed when tb ends.
-func (db Database) OpenLosingAcks(tb testing.TB) (*gorm.DB, *AckLoser) {
+func (db Database) OpenThroughLink(tb testing.TB) (*gorm.DB, *Link) {
 	tb.Helper()
-	l := &AckLoser{dialect: db.Dialect}
+	l := &Link{dialect: db.Dialect}
 	via := db
 	switch db.Dialect {
 	case model.DialectPostgres:
@@ -60,13 +71,13 @@ func (db Database) OpenLosingAcks(tb testing.TB) (*gorm.DB, *AckLoser) {
 		cfg.Addr = l.listen(tb, cfg.Addr)
 		via.DSN = cfg.FormatDSN()
 	default:
-		tb.Fatalf("testdb: no AckLoser for %s", db.Dialect)
+		tb.Fatalf("testdb: no Link for %s", db.Dialect)
 	}
 	return via.Open(tb), l
 }
 
 // listen starts the proxy to server and returns its address.
-func (l *AckLoser) listen(tb testing.TB, server string) string {
+func (l *Link) listen(tb testing.TB, server string) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -95,7 +106,7 @@ func (l *AckLoser) listen(tb testing.TB, server string) string {
 
 // relay pumps one connection both ways until either side ends or a
 // commit's answer is to be lost.
-func (l *AckLoser) relay(client, up net.Conn) {
+func (l *Link) relay(client, up net.Conn) {
 	var swallow atomic.Bool
 	done := make(chan struct{})
 	go func() {
@@ -139,7 +150,7 @@ func (l *AckLoser) relay(client, up net.Conn) {
 // pgCommits forwards the client's PostgreSQL messages to up, calling
 // commit after each one that commits; it stops forwarding once commit
 // returns true.
-func (l *AckLoser) pgCommits(client io.Reader, up io.Writer, commit func() bool) {
+func (l *Link) pgCommits(client io.Reader, up io.Writer, commit func() bool) {
 	// Untyped start-up messages first: SSL or GSS encryption requests,
 	// which the server refuses with one byte, then the startup message.
 	for {
@@ -154,7 +165,13 @@ func (l *AckLoser) pgCommits(client io.Reader, up io.Writer, commit func() bool)
 	logsBound := false
 	for {
 		msg, err := readN(client, 5, func(h []byte) int { return int(binary.BigEndian.Uint32(h[1:])) - 4 })
-		if err != nil || writeAll(up, msg) != nil {
+		if err != nil {
+			return
+		}
+		if l.hung.Load() {
+			continue // swallowed
+		}
+		if writeAll(up, msg) != nil {
 			return
 		}
 		body := msg[5:]
@@ -176,10 +193,16 @@ func (l *AckLoser) pgCommits(client io.Reader, up io.Writer, commit func() bool)
 }
 
 // mysqlCommits is pgCommits for MySQL's packets (a COM_QUERY "COMMIT").
-func (l *AckLoser) mysqlCommits(client io.Reader, up io.Writer, commit func() bool) {
+func (l *Link) mysqlCommits(client io.Reader, up io.Writer, commit func() bool) {
 	for {
 		msg, err := readN(client, 4, func(h []byte) int { return int(h[0]) | int(h[1])<<8 | int(h[2])<<16 })
-		if err != nil || writeAll(up, msg) != nil {
+		if err != nil {
+			return
+		}
+		if l.hung.Load() {
+			continue // swallowed
+		}
+		if writeAll(up, msg) != nil {
 			return
 		}
 		body := msg[4:]
