@@ -31,6 +31,17 @@ func TestMarkedBatchIsWrittenOnce(t *testing.T) {
 			if q := scalar(t, s, "SELECT quota FROM users WHERE id = ?", u.ID); q != 990 {
 				t.Fatalf("quota %d after a batch of 10 written once, want 990", q)
 			}
+			usage := map[model.QuotaDataKey]model.QuotaDataDelta{{UserID: u.ID, ModelName: "m", Hour: 1_700_000_400}: {Count: 1, Quota: 10}}
+			um := &model.FlushMark{Owner: "writer-a", Seq: 2}
+			if err := s.AddQuotaData(t.Context(), um, usage); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.AddQuotaData(t.Context(), um, usage); !errors.Is(err, model.ErrAlreadyWritten) {
+				t.Fatalf("aggregates written again under their mark: %v, want ErrAlreadyWritten", err)
+			}
+			if n := scalar(t, s, "SELECT SUM(count) FROM quota_data WHERE user_id = ?", u.ID); n != 1 {
+				t.Fatalf("aggregates count %d requests, want 1", n)
+			}
 			// Another writer's mark with the same sequence number is its own.
 			if err := s.ApplyDeltasMarked(t.Context(), &model.FlushMark{Owner: "writer-b", Seq: 1}, deltas); err != nil {
 				t.Fatal(err)

@@ -52,10 +52,11 @@ func (d *QuotaDataDelta) Add(o QuotaDataDelta) {
 }
 
 // AddQuotaData adds a batch of hourly aggregates to their rows, creating
-// the rows that do not exist yet. It is one transaction: either every bucket
-// is added or none is, so the caller can requeue the whole batch on error
-// without counting any part twice.
-func (s *Store) AddQuotaData(ctx context.Context, deltas map[QuotaDataKey]QuotaDataDelta) error {
+// the rows that do not exist yet, with the batch's mark (nil: none) on a
+// database server (ErrAlreadyWritten, and nothing added, when an earlier
+// try under that mark committed). It is one transaction: either every
+// bucket is added or none is.
+func (s *Store) AddQuotaData(ctx context.Context, m *FlushMark, deltas map[QuotaDataKey]QuotaDataDelta) error {
 	if len(deltas) == 0 {
 		return nil
 	}
@@ -71,6 +72,11 @@ func (s *Store) AddQuotaData(ctx context.Context, deltas map[QuotaDataKey]QuotaD
 	})
 	upsert := quotaDataUpsert(s.DB)
 	return s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if m != nil && marked(tx) {
+			if err := insertMark(tx, m); err != nil {
+				return err
+			}
+		}
 		return tx.Clauses(upsert).CreateInBatches(rows, 200).Error
 	})
 }

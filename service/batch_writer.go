@@ -80,6 +80,7 @@ type BatchWriter struct {
 	// writes anything new. unsureDeltas is read under mu (Pending).
 	unsureDeltas *markedDeltas
 	unsureLogs   *markedLogs
+	unsureUsage  *markedUsage
 	// forget is set once marks were used that the database still holds.
 	forget bool
 	// batchTimeout bounds each of a flush's transactions.
@@ -89,6 +90,11 @@ type BatchWriter struct {
 type markedDeltas struct {
 	mark model.FlushMark
 	d    model.Deltas
+}
+
+type markedUsage struct {
+	mark  model.FlushMark
+	usage map[model.QuotaDataKey]model.QuotaDataDelta
 }
 
 type markedLogs struct {
@@ -246,12 +252,14 @@ func (b *BatchWriter) Flush() error {
 	}
 	// The aggregates are written even when the logs failed: they are
 	// independent, and a dashboard should not lag behind a broken log DB.
-	ctx, cancel = b.batchContext()
-	err = b.store.AddQuotaData(ctx, usage)
-	cancel()
-	if err != nil {
-		b.requeue(model.Deltas{}, usage)
-		errs = append(errs, err)
+	if len(usage) > 0 {
+		ctx, cancel = b.batchContext()
+		err = b.store.AddQuotaData(ctx, b.nextMark(), usage)
+		cancel()
+		if err != nil {
+			b.unsureUsage = &markedUsage{mark: b.mark(), usage: usage}
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) == 0 && b.forget {
 		// Every batch marked so far is written: its mark guards nothing.
@@ -468,6 +476,15 @@ func (b *BatchWriter) retryUnsure() error {
 		}
 		b.unsureLogs = nil
 		b.pending.Add(-int64(len(u.logs)))
+	}
+	if u := b.unsureUsage; u != nil {
+		ctx, cancel := b.batchContext()
+		err := b.store.AddQuotaData(ctx, &u.mark, u.usage)
+		cancel()
+		if err != nil && !errors.Is(err, model.ErrAlreadyWritten) {
+			return err
+		}
+		b.unsureUsage = nil
 	}
 	return nil
 }

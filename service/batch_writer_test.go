@@ -623,7 +623,7 @@ func TestBatchWriterLostCommitAnswerWritesOnce(t *testing.T) {
 		for _, batch := range []struct {
 			name string
 			nth  int // which commit of the flush loses its answer
-		}{{"counters", 1}, {"logs", 2}} {
+		}{{"counters", 1}, {"logs", 2}, {"aggregates", 3}} {
 			t.Run(string(d)+"/"+batch.name, func(t *testing.T) {
 				t.Parallel()
 				g, link := testdb.Create(t, d).OpenThroughLink(t)
@@ -660,6 +660,14 @@ func TestBatchWriterLostCommitAnswerWritesOnce(t *testing.T) {
 				a.expect(t, 100_000, 50_000, &sum)
 				if n := w.PendingLogs(); n != 0 {
 					t.Errorf("%d logs still pending", n)
+				}
+				var count, quota int64
+				if err := s.DB.Raw("SELECT COALESCE(SUM(count), 0), COALESCE(SUM(quota), 0) FROM quota_data WHERE user_id = ?", a.user.ID).
+					Row().Scan(&count, &quota); err != nil {
+					t.Fatal(err)
+				}
+				if total := sum.limited + sum.unlimited; count != sum.requests || quota != total {
+					t.Errorf("hourly aggregates hold %d requests and %d quota, want %d and %d", count, quota, sum.requests, total)
 				}
 				var marks int64
 				if err := s.DB.Raw("SELECT COUNT(*) FROM flush_marks").Row().Scan(&marks); err != nil {
