@@ -36,9 +36,12 @@ var ErrAlreadyWritten = errors.New("batch already written by an earlier try")
 // marked reports whether batches written to db carry marks.
 func marked(db *gorm.DB) bool { return dialectOf(db) != DialectSQLite }
 
-// insertMark writes m in tx; a mark that is already there means the batch
-// was written before.
+// insertMark writes m in tx, unless m is nil or tx is SQLite's; a mark
+// that is already there means the batch was written before.
 func insertMark(tx *gorm.DB, m *FlushMark) error {
+	if m == nil || !marked(tx) {
+		return nil
+	}
 	err := tx.Exec("INSERT INTO flush_marks (owner, seq, created_at) VALUES (?, ?, ?)",
 		m.Owner, m.Seq, time.Now().Unix()).Error
 	if isDuplicateKey(err) {
@@ -61,27 +64,24 @@ func isDuplicateKey(err error) bool {
 // every batch they name is known to be written or refused: none can be
 // retried any more.
 func (s *Store) ForgetFlushMarks(ctx context.Context, owner string, seq int64) error {
-	var errs []error
-	for i, db := range []*gorm.DB{s.DB, s.LogDB} {
-		if !marked(db) || i == 1 && db == s.DB {
-			continue
-		}
-		errs = append(errs, db.WithContext(ctx).Exec("DELETE FROM flush_marks WHERE owner = ? AND seq <= ?", owner, seq).Error)
-	}
-	return errors.Join(errs...)
+	return s.deleteMarks(ctx, "owner = ? AND seq <= ?", owner, seq)
 }
 
 // PruneFlushMarks deletes the marks older than age, whichever writer made
 // them: a process that stopped without forgetting its own (killed, or with
 // the database away) leaves its last flush's behind.
 func (s *Store) PruneFlushMarks(ctx context.Context, age time.Duration) error {
-	cutoff := time.Now().Add(-age).Unix()
+	return s.deleteMarks(ctx, "created_at < ?", time.Now().Add(-age).Unix())
+}
+
+// deleteMarks deletes the marks that match where in every database that
+// holds marks.
+func (s *Store) deleteMarks(ctx context.Context, where string, args ...any) error {
 	var errs []error
-	for i, db := range []*gorm.DB{s.DB, s.LogDB} {
-		if !marked(db) || i == 1 && db == s.DB {
-			continue
+	for _, db := range s.databases() {
+		if marked(db) {
+			errs = append(errs, db.WithContext(ctx).Where(where, args...).Delete(&FlushMark{}).Error)
 		}
-		errs = append(errs, db.WithContext(ctx).Exec("DELETE FROM flush_marks WHERE created_at < ?", cutoff).Error)
 	}
 	return errors.Join(errs...)
 }

@@ -177,22 +177,19 @@ func (s *Store) SumLogs(f LogFilter, now int64) (LogStat, error) {
 // database assigns the ids; the logs' ID fields are neither read nor set
 // (nobody needs them after a batch insert, and reading them back would
 // take a RETURNING clause and a result set per statement).
-func (s *Store) InsertLogs(logs []Log) error { return s.InsertLogsPaced(logs, 0) }
-
-// InsertLogsPaced is InsertLogs with a pause between the statements of the
-// batch on PostgreSQL, each sent once the previous one is done, when pause
-// is positive: the server then works in short stretches instead of one
-// (insertLogsPipelined). Still one transaction. Other databases ignore
-// the pause.
-func (s *Store) InsertLogsPaced(logs []Log, pause time.Duration) error {
-	return s.InsertLogsMarked(context.Background(), nil, logs, pause)
+func (s *Store) InsertLogs(logs []Log) error {
+	return s.InsertLogsMarked(context.Background(), nil, logs, 0)
 }
 
-// InsertLogsMarked is InsertLogsPaced with the batch's mark (nil: none) in
-// the same transaction, on a database server: ErrAlreadyWritten, and no
-// log written, when an earlier try under that mark committed. ctx bounds
-// the transaction on a database server (SQLite's statements run in this
-// process and are not cut short).
+// InsertLogsMarked is InsertLogs with the batch's mark (nil: none) in the
+// same transaction, on a database server: ErrAlreadyWritten, and no log
+// written, when an earlier try under that mark committed. ctx bounds the
+// transaction on a database server (SQLite's statements run in this
+// process and are not cut short). With a positive pause, PostgreSQL gets
+// the batch's statements one at a time, each once the previous one is
+// done: the server then works in short stretches instead of one
+// (insertLogsPipelined). Still one transaction. Other databases ignore
+// the pause.
 func (s *Store) InsertLogsMarked(ctx context.Context, m *FlushMark, logs []Log, pause time.Duration) error {
 	if len(logs) == 0 {
 		return nil
@@ -210,10 +207,8 @@ func (s *Store) InsertLogsMarked(ctx context.Context, m *FlushMark, logs []Log, 
 		}
 	}
 	return s.LogDB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if m != nil {
-			if err := insertMark(tx, m); err != nil {
-				return err
-			}
+		if err := insertMark(tx, m); err != nil {
+			return err
 		}
 		yielded := time.Now()
 		for i := 0; i < len(logs); i += w.rows {

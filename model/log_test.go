@@ -294,8 +294,8 @@ func TestInsertLogsAllOrNothing(t *testing.T) {
 			for _, pause := range []time.Duration{0, time.Millisecond} {
 				logs := logFixture(450)
 				logs[at].Content = "poison"
-				if err := s.InsertLogsPaced(logs, pause); err == nil {
-					t.Fatalf("InsertLogsPaced(pause %v) succeeded despite the rejected row %d", pause, at)
+				if err := s.InsertLogsMarked(t.Context(), nil, logs, pause); err == nil {
+					t.Fatalf("InsertLogsMarked(pause %v) succeeded despite the rejected row %d", pause, at)
 				}
 				if n := scalar(t, s, "SELECT COUNT(*) FROM logs"); n != 0 {
 					t.Fatalf("%d rows left by a batch failed at row %d (pause %v)", n, at, pause)
@@ -307,8 +307,8 @@ func TestInsertLogsAllOrNothing(t *testing.T) {
 			t.Fatalf("InsertLogs after a failed batch: %v", err)
 		}
 		restore()
-		if err := s.InsertLogsPaced(logs[10:], time.Millisecond); err != nil {
-			t.Fatalf("InsertLogsPaced once the row is accepted: %v", err)
+		if err := s.InsertLogsMarked(t.Context(), nil, logs[10:], time.Millisecond); err != nil {
+			t.Fatalf("InsertLogsMarked once the row is accepted: %v", err)
 		}
 		if n := scalar(t, s, "SELECT COUNT(*) FROM logs"); n != 450 {
 			t.Fatalf("%d rows, want 450", n)

@@ -24,6 +24,15 @@ func NewStore(db, logDB *gorm.DB, cipher *common.Cipher) *Store {
 	return &Store{DB: db, LogDB: logDB, cipher: cipher}
 }
 
+// databases lists the main database, and the log database when it is
+// another one.
+func (s *Store) databases() []*gorm.DB {
+	if s.LogDB == s.DB {
+		return []*gorm.DB{s.DB}
+	}
+	return []*gorm.DB{s.DB, s.LogDB}
+}
+
 // Migrate brings every table up to date.
 func (s *Store) Migrate() error {
 	if err := Migrate(s.DB); err != nil {
@@ -66,10 +75,8 @@ func (s *Store) ApplyDeltasMarked(ctx context.Context, m *FlushMark, d Deltas) e
 		return nil
 	}
 	return s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if m != nil && marked(tx) {
-			if err := insertMark(tx, m); err != nil {
-				return err
-			}
+		if err := insertMark(tx, m); err != nil {
+			return err
 		}
 		for id, u := range d.Users {
 			err := tx.Model(&User{}).Unscoped().Where("id = ?", id).Updates(map[string]any{

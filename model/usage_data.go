@@ -72,10 +72,8 @@ func (s *Store) AddQuotaData(ctx context.Context, m *FlushMark, deltas map[Quota
 	})
 	upsert := quotaDataUpsert(s.DB)
 	return s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if m != nil && marked(tx) {
-			if err := insertMark(tx, m); err != nil {
-				return err
-			}
+		if err := insertMark(tx, m); err != nil {
+			return err
 		}
 		return tx.Clauses(upsert).CreateInBatches(rows, 200).Error
 	})

@@ -3,8 +3,6 @@ package model
 import (
 	"errors"
 
-	"gorm.io/gorm"
-
 	"sluice/common"
 )
 
@@ -19,8 +17,8 @@ import (
 // readers and writers, and copies what they allow.
 func (s *Store) CheckpointWAL() error {
 	var errs []error
-	for i, db := range []*gorm.DB{s.DB, s.LogDB} {
-		if dialectOf(db) != DialectSQLite || i == 1 && db == s.DB {
+	for _, db := range s.databases() {
+		if dialectOf(db) != DialectSQLite {
 			continue
 		}
 		common.WithSpareProc(func() {

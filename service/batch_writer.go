@@ -322,7 +322,7 @@ const logChunk = 200
 // Under load the flush stays on the scheduler's threads, with its fair
 // share. Should the thread starve all the same (the cores filled up
 // since), it hands the chunks it has not written back to the scheduler's
-// threads. pause goes to a database server's inserts (InsertLogsPaced);
+// threads. pause goes to a database server's inserts (InsertLogsMarked);
 // the two never meet, aside being SQLite's.
 func (b *BatchWriter) insertLogsAside(logs *logQueue, aside bool, pause time.Duration) (written int, err error) {
 	if logs.len() == 0 || !aside {
@@ -340,7 +340,7 @@ func (b *BatchWriter) insertLogsAside(logs *logQueue, aside bool, pause time.Dur
 
 // quietLogPause is the pause between the statements of a flush's log
 // batch on PostgreSQL while the gateway's CPUs have time to spare
-// (model.Store.InsertLogsPaced): 1 ms after each 50-row statement spreads
+// (model.Store.InsertLogsMarked): 1 ms after each 50-row statement spreads
 // the server's work over about 5 ms per 200 logs, 100 ms a second at
 // c=1, instead of 2 ms bursts. In the bench, where PostgreSQL shares the
 // load generator's core, three alternated pairs: sluice's own non-stream

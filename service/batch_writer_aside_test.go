@@ -129,7 +129,7 @@ func TestCheckpointFollowsTheFlushAside(t *testing.T) {
 }
 
 // On PostgreSQL a flush made while the CPUs had time to spare paces its
-// log statements (model.Store.InsertLogsPaced); a busy one sends each
+// log statements (model.Store.InsertLogsMarked); a busy one sends each
 // batch in one pipeline. Both write every log.
 func TestQuietFlushPacesItsPostgresStatements(t *testing.T) {
 	t.Parallel()
