@@ -215,12 +215,10 @@ func (b *BatchWriter) Flush() error {
 		b.requeueLogs(&logs, 0)
 		return err
 	}
-	ctx, cancel := b.batchContext()
-	err := b.store.ApplyDeltasMarked(ctx, b.nextMark(), d)
-	cancel()
-	if err != nil {
+	mark := b.nextMark()
+	if err := b.bounded(func(ctx context.Context) error { return b.store.ApplyDeltasMarked(ctx, mark, d) }); err != nil {
 		b.mu.Lock()
-		b.unsureDeltas = &markedDeltas{mark: b.mark(), d: d}
+		b.unsureDeltas = &markedDeltas{mark: *mark, d: d}
 		b.mu.Unlock()
 		b.requeue(model.Deltas{}, usage)
 		b.requeueLogs(&logs, 0)
@@ -253,20 +251,15 @@ func (b *BatchWriter) Flush() error {
 	// The aggregates are written even when the logs failed: they are
 	// independent, and a dashboard should not lag behind a broken log DB.
 	if len(usage) > 0 {
-		ctx, cancel = b.batchContext()
-		err = b.store.AddQuotaData(ctx, b.nextMark(), usage)
-		cancel()
-		if err != nil {
-			b.unsureUsage = &markedUsage{mark: b.mark(), usage: usage}
+		usageMark := b.nextMark()
+		if err := b.bounded(func(ctx context.Context) error { return b.store.AddQuotaData(ctx, usageMark, usage) }); err != nil {
+			b.unsureUsage = &markedUsage{mark: *usageMark, usage: usage}
 			errs = append(errs, err)
 		}
 	}
 	if len(errs) == 0 && b.forget {
 		// Every batch marked so far is written: its mark guards nothing.
-		ctx, cancel := b.batchContext()
-		err := b.store.ForgetFlushMarks(ctx, b.owner, b.seq)
-		cancel()
-		if err == nil {
+		if b.bounded(func(ctx context.Context) error { return b.store.ForgetFlushMarks(ctx, b.owner, b.seq) }) == nil {
 			b.forget = false
 		}
 	}
@@ -400,9 +393,8 @@ func (b *BatchWriter) insertLogs(logs *logQueue, from int, starved func() bool, 
 	for i := from; i < logs.len(); i += logChunk {
 		end := min(i+logChunk, logs.len())
 		b.chunk = logs.logs(i, end, b.chunk)
-		ctx, cancel := b.batchContext()
-		err := b.store.InsertLogsMarked(ctx, b.nextMark(), b.chunk, pause)
-		cancel()
+		mark := b.nextMark()
+		err := b.bounded(func(ctx context.Context) error { return b.store.InsertLogsMarked(ctx, mark, b.chunk, pause) })
 		clear(b.chunk) // let this chunk's text go
 		if err != nil {
 			return i - from, err
@@ -428,8 +420,12 @@ const flushBatchTimeout = 30 * time.Second
 // flushBatchTimeout).
 func (b *BatchWriter) SetBatchTimeout(d time.Duration) { b.batchTimeout = d }
 
-func (b *BatchWriter) batchContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), b.batchTimeout)
+// bounded runs one of a flush's store calls with a context that ends
+// after the batch timeout.
+func (b *BatchWriter) bounded(call func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), b.batchTimeout)
+	defer cancel()
+	return call(ctx)
 }
 
 // flushMarkAge is how long a mark is kept when its writer did not forget
@@ -456,11 +452,15 @@ func (b *BatchWriter) mark() model.FlushMark {
 // database already holds is refused whole and dropped here. It returns
 // the first error, leaving what it could not settle for the next flush.
 func (b *BatchWriter) retryUnsure() error {
+	// retry writes one batch again; a batch already written is settled too.
+	retry := func(call func(ctx context.Context) error) error {
+		if err := b.bounded(call); !errors.Is(err, model.ErrAlreadyWritten) {
+			return err
+		}
+		return nil
+	}
 	if u := b.unsureDeltas; u != nil {
-		ctx, cancel := b.batchContext()
-		err := b.store.ApplyDeltasMarked(ctx, &u.mark, u.d)
-		cancel()
-		if err != nil && !errors.Is(err, model.ErrAlreadyWritten) {
+		if err := retry(func(ctx context.Context) error { return b.store.ApplyDeltasMarked(ctx, &u.mark, u.d) }); err != nil {
 			return err
 		}
 		b.mu.Lock()
@@ -468,20 +468,14 @@ func (b *BatchWriter) retryUnsure() error {
 		b.mu.Unlock()
 	}
 	if u := b.unsureLogs; u != nil {
-		ctx, cancel := b.batchContext()
-		err := b.store.InsertLogsMarked(ctx, &u.mark, u.logs, 0)
-		cancel()
-		if err != nil && !errors.Is(err, model.ErrAlreadyWritten) {
+		if err := retry(func(ctx context.Context) error { return b.store.InsertLogsMarked(ctx, &u.mark, u.logs, 0) }); err != nil {
 			return err
 		}
 		b.unsureLogs = nil
 		b.pending.Add(-int64(len(u.logs)))
 	}
 	if u := b.unsureUsage; u != nil {
-		ctx, cancel := b.batchContext()
-		err := b.store.AddQuotaData(ctx, &u.mark, u.usage)
-		cancel()
-		if err != nil && !errors.Is(err, model.ErrAlreadyWritten) {
+		if err := retry(func(ctx context.Context) error { return b.store.AddQuotaData(ctx, &u.mark, u.usage) }); err != nil {
 			return err
 		}
 		b.unsureUsage = nil
@@ -535,10 +529,7 @@ func (b *BatchWriter) requeue(d model.Deltas, usage map[model.QuotaDataKey]model
 // Run flushes every interval until ctx ends. The final flush belongs to
 // the caller (Close), after the in-flight requests have settled.
 func (b *BatchWriter) Run(ctx context.Context, every time.Duration) {
-	pctx, cancel := b.batchContext()
-	err := b.store.PruneFlushMarks(pctx, flushMarkAge)
-	cancel()
-	if err != nil {
+	if err := b.bounded(func(ctx context.Context) error { return b.store.PruneFlushMarks(ctx, flushMarkAge) }); err != nil {
 		slog.Warn("could not prune old flush marks", "err", err)
 	}
 	common.Every(ctx, every, func() {
