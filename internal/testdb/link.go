@@ -164,15 +164,12 @@ func (l *Link) pgCommits(client io.Reader, up io.Writer, commit func() bool) {
 	}
 	logsBound := false
 	for {
-		msg, err := readN(client, 5, func(h []byte) int { return int(binary.BigEndian.Uint32(h[1:])) - 4 })
+		msg, err := l.pass(client, up, 5, func(h []byte) int { return int(binary.BigEndian.Uint32(h[1:])) - 4 })
 		if err != nil {
 			return
 		}
-		if l.hung.Load() {
-			continue // swallowed
-		}
-		if writeAll(up, msg) != nil {
-			return
+		if msg == nil {
+			continue
 		}
 		body := msg[5:]
 		committed := false
@@ -195,21 +192,28 @@ func (l *Link) pgCommits(client io.Reader, up io.Writer, commit func() bool) {
 // mysqlCommits is pgCommits for MySQL's packets (a COM_QUERY "COMMIT").
 func (l *Link) mysqlCommits(client io.Reader, up io.Writer, commit func() bool) {
 	for {
-		msg, err := readN(client, 4, func(h []byte) int { return int(h[0]) | int(h[1])<<8 | int(h[2])<<16 })
+		msg, err := l.pass(client, up, 4, func(h []byte) int { return int(h[0]) | int(h[1])<<8 | int(h[2])<<16 })
 		if err != nil {
 			return
 		}
-		if l.hung.Load() {
-			continue // swallowed
-		}
-		if writeAll(up, msg) != nil {
-			return
+		if msg == nil {
+			continue
 		}
 		body := msg[4:]
 		if len(body) > 0 && body[0] == 0x03 && strings.EqualFold(strings.TrimSpace(string(body[1:])), "commit") && commit() {
 			return
 		}
 	}
+}
+
+// pass reads one client message (readN's header and size) and sends it on
+// to the server, unless l hangs: then it returns a nil message, swallowed.
+func (l *Link) pass(client io.Reader, up io.Writer, header int, size func(h []byte) int) ([]byte, error) {
+	msg, err := readN(client, header, size)
+	if err != nil || l.hung.Load() {
+		return nil, err
+	}
+	return msg, writeAll(up, msg)
 }
 
 // readN reads one message: a header of n bytes, then as many more as size
