@@ -17,10 +17,11 @@ import (
 // which makes the next goal small, and the other way round (a gctrace at
 // c=1, live heap 3 MB: goals of 5–8 and 14–22 MB in turn). It was 64 MB (a
 // goal of 20–24 MB at the 7 MB live heap of the c=1 bench run then); 32 MB
-// gives about 15 MB there, about GOGC=100. On one core a smaller heap is a shorter stall: after each
-// collection the runtime's sweeper holds the P without polling the network
-// until the heap is swept, and in wrk's corrected p99 a stall counts with
-// its square (docs/performance.md, finding 2). With a large live heap
+// gives about 15 MB there, about GOGC=100. On one core a smaller heap is a
+// shorter stall: after each collection the runtime's sweeper holds the P
+// without polling the network until the heap is swept, and in wrk's
+// corrected p99 a stall counts with its square (docs/performance.md,
+// finding 2). With a large live heap
 // (thousands of held streams) GOGC is 50 %, tighter than the default,
 // whichever the target.
 const GCHeapTarget = 32 << 20
